@@ -1,0 +1,51 @@
+// The whole configuration (SPEC §10) and its loader, the only user of toml++.
+//
+// loadConfig() reads and checks the file's shape (unknown keys, types, value syntax) and returns
+// every problem with file:line:col. Policy entries are validated by policy::compilePolicy(),
+// which loadAndCompile() also runs, so one call reports every problem in a file.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "control/admin_config.h"
+#include "control/session_config.h"
+#include "gitproxy/git_config.h"
+#include "policy/policy_config.h"
+#include "policy/source.h"
+#include "proxy/net/resolver_config.h"
+#include "proxy/server/listener_config.h"
+
+namespace gatehouse::control {
+
+struct Config {
+  std::string file;      // where it was loaded from ("" = built-in defaults)
+  std::string trusted_file;  // [trusted] file: overrides the embedded Trusted list ("" = embedded)
+  server::ListenerConfig listener;
+  AdminConfig admin;
+  policy::PolicyConfig policy;
+  net::ResolverConfig resolver;
+  gitproxy::GitConfig git;
+  std::vector<SessionConfig> sessions;
+};
+
+struct ConfigLoad {
+  Config config;
+  policy::ConfigIssues issues;  // errors and warnings, in file order
+  bool ok() const { return !policy::hasErrors(issues); }
+};
+
+// Reads FILE; a missing or unreadable file is one error issue.
+ConfigLoad loadConfigFile(const std::string& path);
+// Parses TOML text; `name` is used in positions.
+ConfigLoad loadConfigString(std::string_view text, const std::string& name);
+
+// The Trusted list from TOML text (conf/trusted.toml format); issues appended to `issues`.
+policy::TrustedList loadTrustedList(std::string_view text, const std::string& name,
+                                    policy::ConfigIssues& issues);
+// The Trusted list compiled into the binary.
+std::string_view embeddedTrustedToml();
+
+}  // namespace gatehouse::control
