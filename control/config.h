@@ -1,8 +1,8 @@
 // The whole configuration (SPEC §10) and its loader, the only user of toml++.
 //
-// loadConfig() reads and checks the file's shape (unknown keys, types, value syntax) and returns
-// every problem with file:line:col. Policy entries are validated by policy::compilePolicy(),
-// which loadAndCompile() also runs, so one call reports every problem in a file.
+// loadConfigFile() reads and checks the file's shape (unknown keys, types, value syntax) and
+// returns every problem with file:line:col. Policy entries (host patterns) are validated by
+// policy::compilePolicy(), which callers run next on Config::policy.
 #pragma once
 
 #include <memory>

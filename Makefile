@@ -1,0 +1,61 @@
+# gatehouse — the two commands: `make run` and `make test`. Both install what is missing first.
+#
+#   make run        install deps, build Release, serve with conf/gatehouse.toml
+#   make test       install deps, build with tests, run every suite (ctest)
+#   make test-asan  the same suite under ASan + UBSan
+#   make bench      build Release and run the micro benchmarks
+#   make format     clang-format every source file
+#   make tidy       clang-tidy the sources (uses the test build's compile_commands.json)
+
+JOBS      ?= $(shell nproc)
+CONFIG    ?= conf/gatehouse.toml
+# CI builds with warnings as errors.
+WERROR    ?= $(if $(CI),ON,OFF)
+CTEST_ARGS ?=
+
+SOURCES = $(shell git ls-files '*.cc' '*.h' 2>/dev/null)
+
+.PHONY: deps run build test test-asan bench format tidy clean
+
+deps:
+	@scripts/install-deps
+
+build/release/gatehouse: deps FORCE
+	cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release \
+	  -DGATEHOUSE_BUILD_TESTS=OFF -DGATEHOUSE_BUILD_BENCH=OFF -DGATEHOUSE_WERROR=$(WERROR)
+	cmake --build build/release -j $(JOBS) --target gatehouse
+
+build: build/release/gatehouse
+
+run: build/release/gatehouse
+	build/release/gatehouse serve --config $(CONFIG)
+
+test: deps
+	cmake -S . -B build/test -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DGATEHOUSE_BUILD_TESTS=ON -DGATEHOUSE_BUILD_BENCH=ON -DGATEHOUSE_WERROR=$(WERROR)
+	cmake --build build/test -j $(JOBS)
+	ctest --test-dir build/test --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+test-asan: deps
+	cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DGATEHOUSE_SANITIZE=ON \
+	  -DGATEHOUSE_BUILD_TESTS=ON -DGATEHOUSE_BUILD_BENCH=OFF -DGATEHOUSE_WERROR=$(WERROR)
+	cmake --build build/asan -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir build/asan --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+bench: deps
+	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release \
+	  -DGATEHOUSE_BUILD_TESTS=OFF -DGATEHOUSE_BUILD_BENCH=ON
+	cmake --build build/bench -j $(JOBS) --target policy_bench
+	build/bench/bench/policy_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+
+format:
+	clang-format -i $(SOURCES)
+
+tidy: test
+	clang-tidy -p build/test $(filter %.cc,$(SOURCES))
+
+clean:
+	rm -rf build
+
+FORCE:

@@ -1,0 +1,188 @@
+#include "policy/host.h"
+
+namespace gatehouse::policy {
+
+namespace {
+
+constexpr size_t kMaxLabel = 63;
+constexpr size_t kMaxName = 253;
+
+bool isNameChar(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '_' || c == '.';
+}
+
+bool isHexDigit(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// WHATWG "ends in a number": the last label is all digits, or "0x" followed by hex digits.
+// Resolvers (inet_aton) read such names as IPv4 addresses in decimal, octal or hex.
+bool endsInNumber(std::string_view name) {
+  size_t dot = name.rfind('.');
+  std::string_view last = dot == std::string_view::npos ? name : name.substr(dot + 1);
+  if (last.empty()) return false;
+  bool all_digits = true;
+  for (char c : last) all_digits = all_digits && c >= '0' && c <= '9';
+  if (all_digits) return true;
+  if (last.size() >= 2 && last[0] == '0' && (last[1] == 'x' || last[1] == 'X')) {
+    for (char c : last.substr(2)) {
+      if (!isHexDigit(c)) return false;
+    }
+    return true;
+  }
+  return false;
+}
+
+HostParse fail(HostError e) {
+  HostParse p;
+  p.error = e;
+  return p;
+}
+
+HostParse parseBracketed(std::string_view raw) {
+  if (raw.size() < 2 || raw.back() != ']') return fail(HostError::kBadBrackets);
+  std::string_view inner = raw.substr(1, raw.size() - 2);
+  for (unsigned char c : inner) {
+    if (c >= 0x80) return fail(HostError::kNonAscii);
+  }
+  if (inner.find('%') != std::string_view::npos) return fail(HostError::kZoneId);
+  if (inner.find(':') == std::string_view::npos) return fail(HostError::kBadBrackets);
+  auto ip = IpAddress::parseV6(inner);
+  if (!ip) return fail(HostError::kBadIpv6);
+  HostParse p;
+  p.host = Host{Host::Kind::kIpv6, ip->toString(), *ip};
+  return p;
+}
+
+}  // namespace
+
+const char* hostErrorCode(HostError error) {
+  switch (error) {
+    case HostError::kNone:
+      return "ok";
+    case HostError::kEmpty:
+      return "empty-host";
+    case HostError::kNonAscii:
+      return "non-ascii-host";
+    case HostError::kPercentEncoded:
+      return "percent-encoded-host";
+    case HostError::kInvalidChar:
+      return "invalid-host-character";
+    case HostError::kEmptyLabel:
+      return "empty-label";
+    case HostError::kLabelTooLong:
+      return "label-too-long";
+    case HostError::kNameTooLong:
+      return "name-too-long";
+    case HostError::kNumericName:
+      return "ambiguous-ip-literal";
+    case HostError::kTrailingDotIp:
+      return "ambiguous-ip-literal";
+    case HostError::kBadBrackets:
+      return "bad-brackets";
+    case HostError::kBadIpv6:
+      return "bad-ipv6-literal";
+    case HostError::kZoneId:
+      return "ipv6-zone-id";
+  }
+  return "malformed-host";
+}
+
+const char* hostErrorMessage(HostError error) {
+  switch (error) {
+    case HostError::kNone:
+      return "valid host";
+    case HostError::kEmpty:
+      return "the host is empty";
+    case HostError::kNonAscii:
+      return "the host contains non-ASCII bytes; internationalised names must be written in "
+             "punycode (xn--...)";
+    case HostError::kPercentEncoded:
+      return "the host is percent-encoded; host names are never decoded";
+    case HostError::kInvalidChar:
+      return "the host contains a character outside [a-z0-9-_.]";
+    case HostError::kEmptyLabel:
+      return "the host has an empty label (leading dot, two dots in a row, or two trailing dots)";
+    case HostError::kLabelTooLong:
+      return "a label of the host is longer than 63 octets";
+    case HostError::kNameTooLong:
+      return "the host is longer than 253 octets";
+    case HostError::kNumericName:
+      return "the host ends in a number but is not a dotted-quad IPv4 address (decimal, octal, "
+             "hex and short forms are refused because resolvers read them as addresses)";
+    case HostError::kTrailingDotIp:
+      return "an IPv4 address with a trailing dot is refused (resolvers treat it as a name)";
+    case HostError::kBadBrackets:
+      return "brackets may only enclose an IPv6 address";
+    case HostError::kBadIpv6:
+      return "the bracketed IPv6 address is not valid RFC 4291 text";
+    case HostError::kZoneId:
+      return "IPv6 zone identifiers are refused";
+  }
+  return "malformed host";
+}
+
+std::string Host::authorityForm() const {
+  if (kind == Kind::kIpv6) return "[" + text + "]";
+  return text;
+}
+
+HostParse canonicalizeHost(std::string_view raw) {
+  if (raw.empty()) return fail(HostError::kEmpty);
+  if (raw.front() == '[') return parseBracketed(raw);
+
+  // Classify every byte first so that the most telling error wins (non-ASCII before '%').
+  bool percent = false;
+  bool invalid = false;
+  for (unsigned char c : raw) {
+    if (c >= 0x80) return fail(HostError::kNonAscii);
+    if (c == '%') {
+      percent = true;
+    } else if (!isNameChar(c)) {
+      invalid = true;
+    }
+  }
+  if (percent) return fail(HostError::kPercentEncoded);
+  if (invalid) return fail(HostError::kInvalidChar);
+
+  std::string_view name = raw;
+  bool trailing_dot = false;
+  if (name.back() == '.') {
+    name.remove_suffix(1);
+    trailing_dot = true;
+  }
+  if (name.empty()) return fail(HostError::kEmptyLabel);
+
+  if (endsInNumber(name)) {
+    auto v4 = IpAddress::parseV4(name);
+    if (!v4) return fail(HostError::kNumericName);
+    if (trailing_dot) return fail(HostError::kTrailingDotIp);
+    HostParse p;
+    p.host = Host{Host::Kind::kIpv4, v4->toString(), *v4};
+    return p;
+  }
+
+  if (name.size() > kMaxName) return fail(HostError::kNameTooLong);
+  size_t label_start = 0;
+  for (size_t i = 0; i <= name.size(); ++i) {
+    if (i == name.size() || name[i] == '.') {
+      size_t len = i - label_start;
+      if (len == 0) return fail(HostError::kEmptyLabel);
+      if (len > kMaxLabel) return fail(HostError::kLabelTooLong);
+      label_start = i + 1;
+    }
+  }
+
+  HostParse p;
+  p.host.emplace();
+  p.host->kind = Host::Kind::kName;
+  p.host->text.resize(name.size());
+  for (size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    p.host->text[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  return p;
+}
+
+}  // namespace gatehouse::policy

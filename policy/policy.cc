@@ -1,0 +1,311 @@
+#include "policy/policy.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace gatehouse::policy {
+
+const char* reasonCode(Reason reason) {
+  switch (reason) {
+    case Reason::kAllowListed:
+      return "allow-listed";
+    case Reason::kAlwaysAllowed:
+      return "always-allowed";
+    case Reason::kFullAccess:
+      return "full-access";
+    case Reason::kAddressAllowed:
+      return "address-allowed";
+    case Reason::kHostDenied:
+      return "host-denied";
+    case Reason::kHostNotAllowed:
+      return "host-not-allowed";
+    case Reason::kPortNotAllowed:
+      return "port-not-allowed";
+    case Reason::kAddressDenied:
+      return "address-denied";
+    case Reason::kProxyLoop:
+      return "proxy-loop";
+    case Reason::kUnknownEnvironment:
+      return "unknown-environment";
+  }
+  return "host-not-allowed";
+}
+
+const char* verdictName(Verdict verdict) { return verdict == Verdict::kAllow ? "allow" : "deny"; }
+
+std::string Decision::ruleId() const {
+  if (rule != nullptr) return rule->id;
+  if (exemption != nullptr) return "addresses.allow:" + *exemption;
+  if (builtin == nullptr) return "";
+  std::string id = builtin;
+  if (id == "address-guard") {
+    id += ':';
+    id += reason == Reason::kProxyLoop ? "self" : addressClassName(address.cls);
+  }
+  return id;
+}
+
+namespace {
+
+Decision deny(Reason reason, const Rule* rule, const char* builtin) {
+  Decision d;
+  d.verdict = Verdict::kDeny;
+  d.reason = reason;
+  d.rule = rule;
+  d.builtin = rule == nullptr ? builtin : nullptr;
+  return d;
+}
+
+const char* levelRule(AccessLevel level) {
+  switch (level) {
+    case AccessLevel::kNone:
+      return "level:none";
+    case AccessLevel::kTrusted:
+      return "level:trusted";
+    case AccessLevel::kFull:
+      return "level:full";
+    case AccessLevel::kCustom:
+      return "level:custom";
+  }
+  return "level:none";
+}
+
+// FNV-1a, 64 bit: a stable content hash for environment versions (not a security boundary).
+class Fnv final {
+ public:
+  void add(std::string_view s) {
+    for (unsigned char c : s) {
+      h_ ^= c;
+      h_ *= 0x100000001b3ULL;
+    }
+    h_ ^= 0xff;  // separator, so that ("ab","c") != ("a","bc")
+    h_ *= 0x100000001b3ULL;
+  }
+  std::string hex() const {
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h_));
+    return std::string(buf, 12);
+  }
+
+ private:
+  uint64_t h_ = 0xcbf29ce484222325ULL;
+};
+
+}  // namespace
+
+Decision Environment::checkName(const Host& host, uint16_t port) const noexcept {
+  const HostMatcher::Result m = matcher_.match(host, port);
+  const auto ruleAt = [this](int32_t i) { return i >= 0 ? &rules_[static_cast<size_t>(i)] : nullptr; };
+
+  if (const Rule* r = ruleAt(m[ListTag::kDeny].entry)) {
+    return deny(Reason::kHostDenied, r, nullptr);
+  }
+
+  const Rule* allowed_by = nullptr;
+  Reason reason = Reason::kAllowListed;
+  const char* builtin = nullptr;
+  if (const Rule* r = ruleAt(m[ListTag::kAlwaysAllow].entry)) {
+    allowed_by = r;
+    reason = Reason::kAlwaysAllowed;
+  } else if (config_.level == AccessLevel::kFull) {
+    reason = Reason::kFullAccess;
+    builtin = levelRule(config_.level);
+  } else if (const Rule* r2 = ruleAt(m[ListTag::kAllow].entry);
+             r2 != nullptr && config_.level != AccessLevel::kNone) {
+    allowed_by = r2;
+  } else {
+    // Nothing allows the host on this port; say "port" when an entry allows it on another one.
+    const Rule* other = ruleAt(m[ListTag::kAlwaysAllow].other_port_entry);
+    if (other == nullptr && config_.level != AccessLevel::kNone) {
+      other = ruleAt(m[ListTag::kAllow].other_port_entry);
+    }
+    if (other != nullptr) return deny(Reason::kPortNotAllowed, other, nullptr);
+    return deny(Reason::kHostNotAllowed, nullptr, levelRule(config_.level));
+  }
+
+  // An entry with an explicit port allows exactly that port; others use the environment's ports.
+  const bool port_ok = (allowed_by != nullptr && allowed_by->pattern.port != 0) || portAllowed(port);
+  if (!port_ok) return deny(Reason::kPortNotAllowed, nullptr, "ports");
+
+  Decision d;
+  d.verdict = Verdict::kAllow;
+  d.reason = reason;
+  d.rule = allowed_by;
+  d.builtin = allowed_by == nullptr ? builtin : nullptr;
+  return d;
+}
+
+Decision PolicySnapshot::check(const RequestInfo& request) const noexcept {
+  const Environment* env = environment(request.environment);
+  if (env == nullptr) return deny(Reason::kUnknownEnvironment, nullptr, "environment");
+  if (request.host == nullptr) return deny(Reason::kHostNotAllowed, nullptr, "environment");
+  return env->checkName(*request.host, request.port);
+}
+
+Decision PolicySnapshot::checkResolved(const RequestInfo& request,
+                                       const IpAddress& address) const noexcept {
+  if (environment(request.environment) == nullptr) {
+    return deny(Reason::kUnknownEnvironment, nullptr, "environment");
+  }
+  const AddressGuard::Verdict v = guard_.check(address, request.port);
+  Decision d;
+  d.address = v.classification;
+  d.exemption = v.exemption;
+  d.builtin = v.exemption == nullptr ? "address-guard" : nullptr;
+  if (v.allowed) {
+    d.verdict = Verdict::kAllow;
+    d.reason = Reason::kAddressAllowed;
+  } else {
+    d.verdict = Verdict::kDeny;
+    d.reason = v.self ? Reason::kProxyLoop : Reason::kAddressDenied;
+  }
+  return d;
+}
+
+const Environment* PolicySnapshot::environment(std::string_view name) const noexcept {
+  // Few environments per snapshot; a linear scan over names beats hashing here.
+  for (const auto& env : environments_) {
+    if (env->name() == name) return env.get();
+  }
+  return nullptr;
+}
+
+size_t PolicySnapshot::trustedEntryCount() const {
+  size_t n = 0;
+  for (const auto& g : trusted_.groups) n += g.domains.size();
+  return n;
+}
+
+struct PolicyBuilder {
+  struct ParsedEntry {
+    const PatternEntry* entry;
+    Pattern pattern;
+    std::string origin;
+  };
+
+  // Parses the entries of one list; failed entries become issues and are left out.
+  static std::vector<ParsedEntry> parseList(const std::vector<PatternEntry>& entries,
+                                            const std::string& list_name, ConfigIssues& issues) {
+    std::vector<ParsedEntry> out;
+    out.reserve(entries.size());
+    for (const PatternEntry& e : entries) {
+      PatternParse p = parsePattern(e.text);
+      if (!p.ok()) {
+        issues.push_back(patternIssue(e, p, list_name));
+        continue;
+      }
+      out.push_back(ParsedEntry{&e, std::move(*p.pattern), list_name});
+    }
+    return out;
+  }
+
+  static std::string sectionName(const EnvironmentConfig& env) {
+    return env.name == "default" ? "[environment]" : "[environments." + env.name + "]";
+  }
+
+  static void addRules(Environment& env, std::vector<ParsedEntry>& parsed, ListTag tag,
+                       const std::string& id_prefix) {
+    for (ParsedEntry& p : parsed) {
+      Rule r;
+      r.list = tag;
+      r.id = id_prefix + p.pattern.text;
+      r.origin = p.origin;
+      r.pos = p.entry->pos;
+      r.pattern = std::move(p.pattern);
+      env.matcher_.add(r.pattern, tag, static_cast<uint32_t>(env.rules_.size()));
+      env.rules_.push_back(std::move(r));
+    }
+  }
+
+  static std::unique_ptr<Environment> buildEnvironment(const EnvironmentConfig& config,
+                                                       const TrustedList& trusted,
+                                                       std::vector<ParsedEntry> trusted_parsed,
+                                                       ConfigIssues& issues) {
+    const std::string section = sectionName(config);
+    auto deny = parseList(config.deny, section + " deny", issues);
+    auto always = parseList(config.always_allow, section + " always_allow", issues);
+    auto domains = parseList(config.domains, section + " domains", issues);
+
+    if (config.level != AccessLevel::kCustom && !config.domains.empty()) {
+      issues.push_back(ConfigIssue{
+          ConfigIssue::Severity::kError, config.domains.front().pos,
+          section + " has domains but level = \"" + accessLevelName(config.level) +
+              "\"; domains are only used at level \"custom\"",
+          "set level = \"custom\" (and include_trusted = true to keep the Trusted list)"});
+    }
+    if (config.level != AccessLevel::kCustom && config.include_trusted) {
+      issues.push_back(ConfigIssue{ConfigIssue::Severity::kWarning, config.pos,
+                                   section + " sets include_trusted, which only applies at level "
+                                             "\"custom\"",
+                                   "remove it, or set level = \"custom\""});
+    }
+    if (config.level == AccessLevel::kCustom && config.domains.empty() &&
+        !config.include_trusted && config.always_allow.empty()) {
+      issues.push_back(ConfigIssue{ConfigIssue::Severity::kWarning, config.pos,
+                                   section + " is level \"custom\" with no domains: it allows "
+                                             "nothing",
+                                   "add domains, or set include_trusted = true"});
+    }
+
+    auto env = std::make_unique<Environment>();
+    env->config_ = config;
+    for (uint16_t p : config.ports) env->ports_.set(p);
+
+    const bool use_trusted = config.level == AccessLevel::kTrusted ||
+                             (config.level == AccessLevel::kCustom && config.include_trusted);
+    addRules(*env, deny, ListTag::kDeny, "deny:");
+    addRules(*env, always, ListTag::kAlwaysAllow, "always_allow:");
+    if (config.level == AccessLevel::kCustom) addRules(*env, domains, ListTag::kAllow, "domains:");
+    if (use_trusted) addRules(*env, trusted_parsed, ListTag::kAllow, "trusted:");
+    env->matcher_.finalize();
+
+    // The version covers everything that changes a decision, in a canonical order.
+    Fnv h;
+    h.add(accessLevelName(config.level));
+    std::vector<uint16_t> ports = config.ports;
+    std::sort(ports.begin(), ports.end());
+    for (uint16_t p : ports) h.add(std::to_string(p));
+    std::vector<std::string> ids;
+    for (const Rule& r : env->rules_) ids.push_back(r.id);
+    std::sort(ids.begin(), ids.end());
+    for (const auto& id : ids) h.add(id);
+    if (use_trusted) h.add("trusted@" + trusted.version);
+    env->version_ = h.hex();
+    return env;
+  }
+
+  static PolicyCompile compile(const PolicyConfig& config) {
+    PolicyCompile out;
+    auto snap = std::make_shared<PolicySnapshot>();
+    snap->trusted_ = config.trusted;
+
+    std::vector<ParsedEntry> trusted_parsed;
+    for (const TrustedGroup& g : config.trusted.groups) {
+      auto parsed = parseList(g.domains, "Trusted list group " + g.id, out.issues);
+      for (auto& p : parsed) {
+        p.origin = "Trusted list " + config.trusted.version + " (" + g.id + ")";
+        trusted_parsed.push_back(std::move(p));
+      }
+    }
+
+    snap->environments_.push_back(
+        buildEnvironment(config.default_environment, config.trusted, trusted_parsed, out.issues));
+    for (const EnvironmentConfig& e : config.environments) {
+      snap->environments_.push_back(buildEnvironment(e, config.trusted, trusted_parsed, out.issues));
+    }
+    snap->guard_ = AddressGuard::build(config.addresses, out.issues);
+
+    std::stable_sort(out.issues.begin(), out.issues.end(), [](const ConfigIssue& a,
+                                                              const ConfigIssue& b) {
+      if (a.pos.file != b.pos.file) return a.pos.file < b.pos.file;
+      if (a.pos.line != b.pos.line) return a.pos.line < b.pos.line;
+      return a.pos.column < b.pos.column;
+    });
+    if (!hasErrors(out.issues)) out.snapshot = std::move(snap);
+    return out;
+  }
+};
+
+PolicyCompile compilePolicy(const PolicyConfig& config) { return PolicyBuilder::compile(config); }
+
+}  // namespace gatehouse::policy
