@@ -143,7 +143,7 @@ Fixture& customFixture(int n) {
 
 void run(benchmark::State& state, Fixture& fx, const std::vector<Host>& hosts, bool expect_allow) {
   size_t i = 0;
-  size_t allowed = 0;
+  int64_t allowed = 0;
   for (auto _ : state) {
     RequestInfo req{fx.env, "GET", &hosts[i], 443};
     Decision d = fx.snapshot->check(req);

@@ -163,23 +163,24 @@ struct Problem {
 // Decimal port without sign or leading zeros, in [min_port, 65535].
 std::optional<Problem> checkPort(std::string_view text, int min_port) {
   std::string range = std::to_string(min_port) + "..65535";
+  std::string hint = "write the port as a decimal number in " + range;
+  if (min_port == 0) hint += "; 0 picks any free port";
   bool digits = !text.empty() && text.size() <= 5 &&
                 std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
   if (!digits || (text.size() > 1 && text[0] == '0')) {
-    return Problem{"has an invalid port " + inQuotes(text),
-                   "write the port as a decimal number in " + range};
+    return Problem{"has an invalid port " + inQuotes(text), hint};
   }
   int port = std::stoi(std::string(text));
   if (port < min_port || port > 65535) {
-    return Problem{"has port " + std::string(text) + ", outside " + range,
-                   "write the port as a decimal number in " + range};
+    return Problem{"has port " + std::string(text) + ", outside " + range, hint};
   }
   return std::nullopt;
 }
 
 // "IPv4:port" or "[IPv6]:port" with an IP literal (names are never resolved for these).
 // `example` is a valid value shown in hints.
-std::optional<Problem> checkEndpoint(std::string_view text, int min_port, std::string_view example) {
+std::optional<Problem> checkEndpoint(std::string_view text, int min_port,
+                                     std::string_view example) {
   std::string ex = inQuotes(example);
   if (text.empty()) return Problem{"is empty", "write an IP address and port, e.g. " + ex};
   std::string_view host;
@@ -198,15 +199,16 @@ std::optional<Problem> checkEndpoint(std::string_view text, int min_port, std::s
     if (rest.empty()) return Problem{"has no port", "append ':PORT', e.g. " + ex};
     if (rest[0] != ':') {
       return Problem{"has " + inQuotes(rest) + " after the address",
-                     "write '[IPv6]:PORT', e.g. '[::1]:" + std::string(example.substr(
-                                                             example.rfind(':') + 1)) +
-                         "'"};
+                     "write '[IPv6]:PORT', e.g. '[::1]:" +
+                         std::string(example.substr(example.rfind(':') + 1)) + "'"};
     }
     port = rest.substr(1);
   } else {
     size_t colon = text.rfind(':');
     if (colon == std::string_view::npos) {
-      if (policy::IpAddress::parse(text)) return Problem{"has no port", "append ':PORT', e.g. " + ex};
+      if (policy::IpAddress::parse(text)) {
+        return Problem{"has no port", "append ':PORT', e.g. " + ex};
+      }
       return Problem{"is not an IP address and port", "write an IP address and port, e.g. " + ex};
     }
     host = text.substr(0, colon);
@@ -237,7 +239,9 @@ bool isLoopback(const policy::IpAddress& ip) {
 
 // The address part of an endpoint that checkEndpoint() accepted.
 std::optional<policy::IpAddress> endpointAddress(std::string_view text) {
-  if (!text.empty() && text[0] == '[') return policy::IpAddress::parseV6(text.substr(1, text.find(']') - 1));
+  if (!text.empty() && text[0] == '[') {
+    return policy::IpAddress::parseV6(text.substr(1, text.find(']') - 1));
+  }
   return policy::IpAddress::parseV4(text.substr(0, text.rfind(':')));
 }
 
@@ -251,10 +255,19 @@ std::optional<Problem> checkHttpsUrl(std::string_view url) {
   if (url.substr(0, kScheme.size()) != kScheme) {
     return Problem{"is not an https:// URL", "write a base URL like 'https://github.com'"};
   }
+  if (std::any_of(url.begin(), url.end(), [](char c) {
+        auto u = static_cast<unsigned char>(c);
+        return u <= 0x20 || u >= 0x7f;
+      })) {
+    return Problem{"contains a space, a control character or a non-ASCII byte",
+                   "percent-encode the path; write IDN host names as punycode"};
+  }
   std::string_view rest = url.substr(kScheme.size());
   std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
   std::string_view after = rest.substr(authority.size());
-  if (authority.empty()) return Problem{"has no host", "write a base URL like 'https://github.com'"};
+  if (authority.empty()) {
+    return Problem{"has no host", "write a base URL like 'https://github.com'"};
+  }
   if (authority.find('@') != std::string_view::npos) {
     return Problem{"contains user info ('@')",
                    "put no credentials in the URL: the token comes from the session's token_file"};
@@ -265,16 +278,15 @@ std::optional<Problem> checkHttpsUrl(std::string_view url) {
   std::string_view host = authority;
   std::optional<std::string_view> port;
   size_t colon = authority.rfind(':');
-  if (colon != std::string_view::npos &&
-      (authority[0] != '[' || authority.find(']') < colon)) {
+  if (colon != std::string_view::npos && (authority[0] != '[' || authority.find(']') < colon)) {
     host = authority.substr(0, colon);
     port = authority.substr(colon + 1);
   }
   policy::HostParse parsed = policy::canonicalizeHost(host);
   if (!parsed.ok()) {
-    return Problem{"has an invalid host " + inQuotes(host) + ": " +
-                       policy::hostErrorMessage(parsed.error),
-                   "write a base URL like 'https://github.com'"};
+    return Problem{
+        "has an invalid host " + inQuotes(host) + ": " + policy::hostErrorMessage(parsed.error),
+        "write a base URL like 'https://github.com'"};
   }
   if (port) return checkPort(*port, 1);
   return std::nullopt;
@@ -303,12 +315,18 @@ std::optional<Problem> checkBranchName(std::string_view name) {
                      std::string(kHint)};
     }
   }
-  if (name.find("..") != std::string_view::npos) return Problem{"contains '..'", std::string(kHint)};
-  if (name.find("@{") != std::string_view::npos) return Problem{"contains '@{'", std::string(kHint)};
+  if (name.find("..") != std::string_view::npos) {
+    return Problem{"contains '..'", std::string(kHint)};
+  }
+  if (name.find("@{") != std::string_view::npos) {
+    return Problem{"contains '@{'", std::string(kHint)};
+  }
   if (name.front() == '/' || name.back() == '/') {
     return Problem{"starts or ends with '/'", std::string(kHint)};
   }
-  if (name.find("//") != std::string_view::npos) return Problem{"contains '//'", std::string(kHint)};
+  if (name.find("//") != std::string_view::npos) {
+    return Problem{"contains '//'", std::string(kHint)};
+  }
   if (name.back() == '.') return Problem{"ends with '.'", std::string(kHint)};
   size_t start = 0;
   while (start <= name.size()) {
@@ -347,9 +365,9 @@ std::optional<Problem> checkRepo(std::string_view entry, bool* pushable) {
   }
   std::string_view owner = spec.substr(0, slash);
   std::string_view repo = spec.substr(slash + 1);
-  bool owner_ok = !owner.empty() && owner.size() <= 39 &&
-                  std::all_of(owner.begin(), owner.end(),
-                              [](char c) { return isAsciiAlnum(c) || c == '-'; });
+  bool owner_ok =
+      !owner.empty() && owner.size() <= 39 &&
+      std::all_of(owner.begin(), owner.end(), [](char c) { return isAsciiAlnum(c) || c == '-'; });
   if (!owner_ok) {
     return Problem{"has an invalid owner " + inQuotes(owner),
                    "owners are 1-39 letters, digits or '-'"};
@@ -359,8 +377,9 @@ std::optional<Problem> checkRepo(std::string_view entry, bool* pushable) {
                    return isAsciiAlnum(c) || c == '.' || c == '_' || c == '-';
                  });
   if (!repo_ok) {
-    return Problem{"has an invalid repository name " + inQuotes(repo),
-                   "repository names are 1-100 letters, digits, '.', '_' or '-' (not '.' or '..')"};
+    return Problem{
+        "has an invalid repository name " + inQuotes(repo),
+        "repository names are 1-100 letters, digits, '.', '_' or '-', and not '.' or '..'"};
   }
   return std::nullopt;
 }
@@ -422,8 +441,8 @@ class Reader final {
   // A value of the wrong type: "<where> <key> must be <expected>, not <actual>".
   void typeError(const toml::node& node, const std::string& where, std::string_view key,
                  std::string_view expected, std::string hint = {}) {
-    error(pos(node), field(where, key) + " must be " + std::string(expected) + ", not " +
-                         typeName(node),
+    error(pos(node),
+          field(where, key) + " must be " + std::string(expected) + ", not " + typeName(node),
           std::move(hint));
   }
 
@@ -478,7 +497,7 @@ class Reader final {
     int64_t v = value->get();
     if (v < min || v > max) {
       std::string hint = "use a value in " + std::to_string(min) + ".." + std::to_string(max);
-      if (!meaning.empty()) hint += " (" + std::string(meaning) + ")";
+      if (!meaning.empty()) hint += "; " + std::string(meaning);
       error(pos(*node), field(where, key) + " = " + std::to_string(v) + " is out of range",
             std::move(hint));
       return false;
@@ -538,10 +557,9 @@ bool positionLess(const SourcePos& a, const SourcePos& b) {
 
 // File order for the issues from `first` on (all from one file).
 void sortIssues(ConfigIssues& issues, size_t first) {
-  std::stable_sort(issues.begin() + static_cast<std::ptrdiff_t>(first), issues.end(),
-                   [](const ConfigIssue& a, const ConfigIssue& b) {
-                     return positionLess(a.pos, b.pos);
-                   });
+  std::stable_sort(
+      issues.begin() + static_cast<std::ptrdiff_t>(first), issues.end(),
+      [](const ConfigIssue& a, const ConfigIssue& b) { return positionLess(a.pos, b.pos); });
 }
 
 void addParseError(ConfigIssues& issues, const std::string& file, const toml::parse_error& e) {
@@ -549,7 +567,7 @@ void addParseError(ConfigIssues& issues, const std::string& file, const toml::pa
   issue.pos = SourcePos{file, static_cast<int>(e.source().begin.line),
                         static_cast<int>(e.source().begin.column)};
   issue.message = "invalid TOML: " + std::string(e.description());
-  issue.hint = "fix the syntax at this position (TOML reference: https://toml.io/en/v1.0.0)";
+  issue.hint = "fix the syntax at this position; TOML reference: https://toml.io/en/v1.0.0";
   issues.push_back(std::move(issue));
 }
 
@@ -602,7 +620,7 @@ void readTrustedDocument(Reader& r, const toml::table& root, policy::TrustedList
   bool has_changelog = false;
   if (const toml::node* node = root.get("changelog")) {
     const toml::array* entries = node->as_array();
-    if (entries == nullptr || !entries->is_array_of_tables()) {
+    if (entries == nullptr || (!entries->empty() && !entries->is_array_of_tables())) {
       r.typeError(*node, "", "changelog", "an array of tables ([[changelog]])");
     } else {
       has_changelog = !entries->empty();
@@ -694,7 +712,7 @@ class ConfigReader final {
     r_.checkKeys(t, where, {"address", "workers"});
     if (r_.readString(t, where, "address", listener.address, &listener.address_pos)) {
       checkEndpointValue(where, "address", listener.address, listener.address_pos, 0,
-                         "127.0.0.1:3128", " (port 0 picks any free port)");
+                         "127.0.0.1:3128", "");
     }
     r_.readInt(t, where, "workers", 0, 256, "0 = one per core", listener.workers,
                &listener.workers_pos);
@@ -714,8 +732,7 @@ class ConfigReader final {
     if (address_ok && !admin.address.empty() && admin.token_file.empty()) {
       std::optional<policy::IpAddress> ip = endpointAddress(admin.address);
       if (ip && !isLoopback(*ip)) {
-        SourcePos at = admin.address_pos.line > 0 ? admin.address_pos : r_.pos(t);
-        r_.error(at,
+        r_.error(admin.address_pos,
                  "[admin] address " + inQuotes(admin.address) +
                      " is not loopback and [admin] token_file is empty: the control API would "
                      "be open to the network",
@@ -784,17 +801,16 @@ class ConfigReader final {
     readPatterns(t, where, "always_allow", env.always_allow);
     if (const toml::node* node = t.get("ports")) {
       readPorts(*node, where, env);
-      if (level_known && env.level != policy::AccessLevel::kNone && env.ports.empty() &&
-          node->is_array()) {
+      if (level_known && env.level != policy::AccessLevel::kNone && node->is_array() &&
+          node->as_array()->empty()) {
         r_.error(env.ports_pos, where + " ports is empty: no destination could be reached",
-                 "list the allowed destination ports, e.g. [80, 443] (an empty list only fits "
-                 "level = \"none\")");
+                 "list the allowed destination ports, e.g. [80, 443]; an empty list only fits "
+                 "level = \"none\"");
       }
     }
   }
 
-  void readPorts(const toml::node& node, const std::string& where,
-                 policy::EnvironmentConfig& env) {
+  void readPorts(const toml::node& node, const std::string& where, policy::EnvironmentConfig& env) {
     const toml::array* array = node.as_array();
     if (array == nullptr) {
       r_.typeError(node, where, "ports", "an array of integers", "write e.g. ports = [80, 443]");
@@ -890,7 +906,8 @@ class ConfigReader final {
         host.addresses.push_back(s->get());
       }
       if (!name) continue;
-      auto dup = std::find_if(seen.begin(), seen.end(), [&](const auto& p) { return p.first == *name; });
+      auto dup =
+          std::find_if(seen.begin(), seen.end(), [&](const auto& p) { return p.first == *name; });
       if (dup != seen.end()) {
         r_.error(key_pos, where + " static name " + inQuotes(*name) + " is listed twice",
                  "merge it with the entry at " + dup->second.toString());
@@ -942,7 +959,7 @@ class ConfigReader final {
 
   void readSessions(const toml::node& node) {
     const toml::array* array = node.as_array();
-    if (array == nullptr || !array->is_array_of_tables()) {
+    if (array == nullptr || (!array->empty() && !array->is_array_of_tables())) {
       r_.typeError(node, "", "sessions", "an array of tables ([[sessions]])",
                    "write each session as a [[sessions]] table");
       return;
@@ -967,15 +984,14 @@ class ConfigReader final {
         session_ids_.emplace(session.id, id_pos);
       }
     } else if (t.get("id") == nullptr) {
-      r_.error(session.pos, "[[sessions]] has no id", "add id = \"...\" (the proxy user name)");
+      r_.error(session.pos, "[[sessions]] has no id", "add id = \"...\", the proxy user name");
     }
     SourcePos env_pos;
     if (r_.readString(t, where, "environment", session.environment, &env_pos)) {
       session_environments_.push_back({session.environment, env_pos});
     }
     SourcePos credential_pos;
-    if (r_.readString(t, where, "credential_sha256", session.credential_sha256,
-                      &credential_pos)) {
+    if (r_.readString(t, where, "credential_sha256", session.credential_sha256, &credential_pos)) {
       checkSha256(where, "credential_sha256", session.credential_sha256, credential_pos, true);
     }
     std::vector<Located> clients;
@@ -983,8 +999,8 @@ class ConfigReader final {
     for (const Located& c : clients) {
       if (!policy::Cidr::parse(c.text)) {
         r_.error(c.pos, where + " client " + inQuotes(c.text) + " is not an address or CIDR",
-                 "write e.g. \"10.0.0.5/32\" or \"10.0.0.0/24\" (host bits below the prefix must "
-                 "be zero)");
+                 "write e.g. \"10.0.0.5/32\" or \"10.0.0.0/24\"; host bits below the prefix must "
+                 "be zero");
         continue;
       }
       session.clients.push_back(c.text);
@@ -992,15 +1008,16 @@ class ConfigReader final {
     // Judged on what was written, so an invalid value is not reported a second time here.
     const toml::node* credential_node = t.get("credential_sha256");
     const toml::node* clients_node = t.get("clients");
-    bool has_credential = credential_node != nullptr && !(credential_node->is_string() &&
-                                                          credential_node->as_string()->get().empty());
-    bool has_clients = clients_node != nullptr &&
-                       !(clients_node->is_array() && clients_node->as_array()->empty());
+    bool has_credential =
+        credential_node != nullptr &&
+        !(credential_node->is_string() && credential_node->as_string()->get().empty());
+    bool has_clients =
+        clients_node != nullptr && !(clients_node->is_array() && clients_node->as_array()->empty());
     if (!has_credential && !has_clients) {
       r_.error(session.pos,
                "[[sessions]] " + (session.id.empty() ? std::string() : inQuotes(session.id) + " ") +
                    "has neither credential_sha256 nor clients, so no client could ever use it",
-               "set credential_sha256 (Proxy-Authorization) or clients (source CIDRs)");
+               "set credential_sha256 for Proxy-Authorization, or clients for source addresses");
     }
     if (const toml::table* git = r_.table(t, where, "git")) {
       session.git = readSessionGit(*git);
@@ -1010,9 +1027,9 @@ class ConfigReader final {
 
   SessionGitConfig readSessionGit(const toml::table& t) {
     const std::string where = "[sessions.git]";
-    r_.checkKeys(t, where,
-                 {"repos", "push_branch", "extra_branches", "token_file",
-                  "scoped_credential_sha256"});
+    r_.checkKeys(
+        t, where,
+        {"repos", "push_branch", "extra_branches", "token_file", "scoped_credential_sha256"});
     SessionGitConfig git;
     git.pos = r_.pos(t);
     std::vector<Located> repos;
@@ -1028,10 +1045,11 @@ class ConfigReader final {
       }
       // GitHub owner and repository names are case-insensitive.
       std::string key = lowered(repo.text.substr(0, repo.text.find(':')));
-      auto dup = std::find_if(seen.begin(), seen.end(), [&](const auto& p) { return p.first == key; });
+      auto dup =
+          std::find_if(seen.begin(), seen.end(), [&](const auto& p) { return p.first == key; });
       if (dup != seen.end()) {
         r_.error(repo.pos, where + " repo " + inQuotes(repo.text) + " is listed twice",
-                 "keep one entry per repository (the first is at " + dup->second.toString() + ")");
+                 "keep one entry per repository; the first is at " + dup->second.toString());
         continue;
       }
       seen.emplace_back(key, repo.pos);
@@ -1157,9 +1175,9 @@ class ConfigReader final {
     policy::HostParse parsed = policy::canonicalizeHost(raw);
     if (!parsed.ok()) {
       r_.error(at,
-               std::string(where) + " host " + inQuotes(raw) + " is not a valid host name: " +
-                   policy::hostErrorMessage(parsed.error),
-               "write a DNS name such as \"origin.test\" (IDN names as punycode)");
+               std::string(where) + " host " + inQuotes(raw) +
+                   " is not a valid host name: " + policy::hostErrorMessage(parsed.error),
+               "write a DNS name such as \"origin.test\"; IDN names as punycode");
       return std::nullopt;
     }
     if (parsed.host->kind != policy::Host::Kind::kName) {
@@ -1194,6 +1212,8 @@ policy::TrustedList loadTrustedList(std::string_view text, const std::string& na
     addParseError(issues, name, e);
   } catch (const std::exception& e) {
     addInternalError(issues, name, e.what());
+  } catch (...) {
+    addInternalError(issues, name, "unknown exception");
   }
   sortIssues(issues, first);
   return list;
@@ -1213,6 +1233,8 @@ ConfigLoad loadConfigString(std::string_view text, const std::string& name) {
     addParseError(load.issues, name, e);
   } catch (const std::exception& e) {
     addInternalError(load.issues, name, e.what());
+  } catch (...) {
+    addInternalError(load.issues, name, "unknown exception");
   }
   sortIssues(load.issues, 0);
   try {
@@ -1225,6 +1247,8 @@ ConfigLoad loadConfigString(std::string_view text, const std::string& name) {
     }
   } catch (const std::exception& e) {
     addInternalError(load.issues, name, e.what());
+  } catch (...) {
+    addInternalError(load.issues, name, "unknown exception");
   }
   return load;
 }
@@ -1237,6 +1261,8 @@ ConfigLoad loadConfigFile(const std::string& path) {
     read = readWholeFile(path, text, error);
   } catch (const std::exception& e) {
     error = e.what();
+  } catch (...) {
+    error = "unknown exception";
   }
   if (read) return loadConfigString(text, path);
   ConfigLoad load;
@@ -1244,13 +1270,15 @@ ConfigLoad loadConfigFile(const std::string& path) {
   ConfigIssue issue;
   issue.pos = SourcePos{path, 0, 0};
   issue.message = "cannot read the config file: " + error;
-  issue.hint = "check the path given to --config";
+  issue.hint = "check the path and the file's permissions";
   load.issues.push_back(std::move(issue));
   try {
     load.config.policy.trusted =
         loadTrustedList(embeddedTrustedToml(), std::string(kEmbeddedName), load.issues);
   } catch (const std::exception& e) {
     addInternalError(load.issues, path, e.what());
+  } catch (...) {
+    addInternalError(load.issues, path, "unknown exception");
   }
   return load;
 }

@@ -110,10 +110,6 @@ uint64_t loadBigEndian64(const uint8_t* p) {
   return v;
 }
 
-bool isUnspecifiedV4(const IpAddress& a) { return a.isV4() && a.v4Value() == 0; }
-
-bool isUnspecifiedV6(const IpAddress& a) { return a.isV6() && a == IpAddress::v6({}); }
-
 // ---- build() diagnostics: only run for entries Cidr::parse rejected ----
 
 constexpr std::string_view kExampleHint =
@@ -219,7 +215,7 @@ void diagnose(std::string_view text, std::string& message, std::string& hint) {
       hint = "write only the address, e.g. \"" + std::string(addr_text.substr(0, colon)) + "\"";
     } else if (addr_text.find(':') != std::string_view::npos) {
       message = quoted + " is not a valid CIDR: " + bad + " is not a valid IPv6 address";
-      hint = "write RFC 4291 text such as \"fd00::/8\" or \"::ffff:10.0.0.0/104\"";
+      hint = R"(write RFC 4291 text such as "fd00::/8" or "::ffff:10.0.0.0/104")";
     } else {
       message = quoted + " is not a valid CIDR: " + bad + " is not a valid IPv4 address (" +
                 ipv4Reason(addr_text) + ")";
@@ -366,13 +362,10 @@ AddressGuard::Verdict AddressGuard::check(const IpAddress& addr, uint16_t port) 
   const bool embedded = c.embedding != nullptr;
 
   for (const Endpoint& self : self_) {
-    if (self.port != port) continue;
-    // A wildcard listener accepts on every local address, and which addresses are local is not
-    // known here: fail closed and treat every address of its family on that port as the proxy.
-    // Linux "::" listeners are dual-stack, so they also cover IPv4.
-    const bool wildcard = isUnspecifiedV6(self.address) ||
-                          (isUnspecifiedV4(self.address) && (addr.isV4() || embedded));
-    if (wildcard || self.address == addr || (embedded && self.address == c.classified)) {
+    // Exact endpoints only: the server passes each local address of a wildcard listener, so
+    // that another proxy on port 3128 elsewhere stays reachable (BAD-INPUTS K2).
+    if (self.port == port &&
+        (self.address == addr || (embedded && self.address == c.classified))) {
       verdict.self = true;
       return verdict;
     }
@@ -380,6 +373,12 @@ AddressGuard::Verdict AddressGuard::check(const IpAddress& addr, uint16_t port) 
 
   if (c.cls == AddressClass::kPublic) {
     verdict.allowed = true;
+    return verdict;
+  }
+  // Never a destination, whatever the configuration: connecting to 0.0.0.0 reaches local
+  // listeners on Linux, and multicast/broadcast are not unicast peers.
+  if (c.cls == AddressClass::kUnspecified || c.cls == AddressClass::kMulticast ||
+      c.cls == AddressClass::kBroadcast) {
     return verdict;
   }
 
@@ -391,10 +390,7 @@ AddressGuard::Verdict AddressGuard::check(const IpAddress& addr, uint16_t port) 
     return verdict;
   }
 
-  if (!deny_private_) {
-    verdict.allowed = c.cls != AddressClass::kUnspecified && c.cls != AddressClass::kMulticast &&
-                      c.cls != AddressClass::kBroadcast;
-  }
+  verdict.allowed = !deny_private_;
   return verdict;
 }
 

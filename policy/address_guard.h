@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "policy/cidr_set.h"
@@ -67,7 +68,8 @@ class AddressGuard final {
   struct Verdict {
     bool allowed = false;
     AddressClassification classification;
-    // When an operator exemption decided: its entry text ("127.0.0.0/8"), else "".
+    // When an operator exemption decided: its entry text ("127.0.0.0/8"), else nullptr. Points
+    // into the guard, valid while the guard (its snapshot) is alive.
     const std::string* exemption = nullptr;
     bool self = false;  // the destination is one of the proxy's own endpoints
   };
@@ -78,12 +80,13 @@ class AddressGuard final {
   // are left out (the caller refuses the config when issues hold errors).
   static AddressGuard build(const AddressesConfig& config, ConfigIssues& issues);
 
-  // The proxy's own endpoints; never allowed, exemptions notwithstanding.
+  // The proxy's own endpoints, compared exactly (for a wildcard listener the server passes each
+  // local address); never allowed, exemptions notwithstanding.
   void setSelfEndpoints(std::vector<Endpoint> endpoints) { self_ = std::move(endpoints); }
 
-  // Classifies addr (unwrapping embedded IPv4 first). A non-public address is allowed only when
-  // an exemption contains the address as given or the embedded address, or when
-  // deny_private = false and the class is not unspecified/multicast/broadcast.
+  // Classifies addr (unwrapping embedded IPv4 first). Unspecified, multicast and broadcast
+  // addresses are never allowed. Another non-public address is allowed only when an exemption
+  // contains the address as given or the embedded address, or when deny_private = false.
   Verdict check(const IpAddress& addr, uint16_t port) const noexcept;
 
  private:

@@ -1,5 +1,6 @@
 #include "policy/ip.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace gatehouse::policy {
@@ -143,6 +144,13 @@ std::string IpAddress::toString() const {
   char buf[64];
   if (isV4()) {
     std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", bytes_[0], bytes_[1], bytes_[2], bytes_[3]);
+    return buf;
+  }
+  // RFC 5952 §5: IPv4-mapped addresses keep the dotted quad.
+  static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::equal(kMapped, kMapped + 12, bytes_.begin())) {
+    std::snprintf(buf, sizeof buf, "::ffff:%u.%u.%u.%u", bytes_[12], bytes_[13], bytes_[14],
+                  bytes_[15]);
     return buf;
   }
   uint16_t g[8];

@@ -34,8 +34,8 @@ int kindRank(Pattern::Kind k) {
 
 }  // namespace
 
-uint64_t HostMatcher::edgeHash(uint32_t parent, const char* label, size_t length) noexcept {
-  uint64_t h = (static_cast<uint64_t>(parent) << 8 | length) * 0x9e3779b97f4a7c15ULL;
+uint64_t HostMatcher::chainHash(uint64_t suffix_hash, const char* label, size_t length) noexcept {
+  uint64_t h = (suffix_hash ^ length) * 0x9e3779b97f4a7c15ULL;
   size_t i = 0;
   for (; i + 8 <= length; i += 8) {
     uint64_t w;
@@ -49,36 +49,51 @@ uint64_t HostMatcher::edgeHash(uint32_t parent, const char* label, size_t length
   return h == 0 ? 1 : h;
 }
 
-int64_t HostMatcher::findChild(uint32_t parent, const char* label, size_t length,
-                               uint64_t hash) const noexcept {
-  if (slots_.empty()) return -1;
+bool HostMatcher::labelEquals(const Slot& s, const char* label, size_t length) const noexcept {
+  if (s.label_length != length) return false;
+  const char* stored = length <= kInlineLabel ? s.label : labels_.data() + s.label_offset;
+  return std::memcmp(stored, label, length) == 0;
+}
+
+const HostMatcher::Slot* HostMatcher::findSlot(uint64_t hash, uint32_t parent, const char* label,
+                                               size_t length) const noexcept {
+  if (slots_.empty()) return nullptr;
+  const uint8_t tag = tagOf(hash);
   for (uint64_t i = hash & slot_mask_;; i = (i + 1) & slot_mask_) {
+    const uint8_t t = tags_[i];
+    if (t == 0) return nullptr;
+    if (t != tag) continue;
     const Slot& s = slots_[i];
-    if (s.hash == 0) return -1;
-    if (s.hash == hash && s.parent == parent && s.label_length == length &&
-        std::memcmp(labels_.data() + s.label_offset, label, length) == 0) {
-      return s.child;
-    }
+    if (s.hash == hash && s.parent == parent && labelEquals(s, label, length)) return &s;
+  }
+}
+
+int64_t HostMatcher::firstCandidate(uint64_t hash) const noexcept {
+  const uint8_t tag = tagOf(hash);
+  for (uint64_t i = hash & slot_mask_;; i = (i + 1) & slot_mask_) {
+    const uint8_t t = tags_[i];
+    if (t == 0) return -1;
+    if (t == tag) return static_cast<int64_t>(i);
   }
 }
 
 void HostMatcher::insertSlot(const Slot& slot) {
   for (uint64_t i = slot.hash & slot_mask_;; i = (i + 1) & slot_mask_) {
-    if (slots_[i].hash == 0) {
+    if (tags_[i] == 0) {
       slots_[i] = slot;
+      tags_[i] = tagOf(slot.hash);
       return;
     }
   }
 }
 
-uint32_t HostMatcher::addChild(uint32_t parent, std::string_view label) {
-  uint64_t hash = edgeHash(parent, label.data(), label.size());
-  int64_t found = findChild(parent, label.data(), label.size(), hash);
-  if (found >= 0) return static_cast<uint32_t>(found);
+uint32_t HostMatcher::addChild(uint32_t parent, uint64_t hash, std::string_view label) {
+  if (const Slot* s = findSlot(hash, parent, label.data(), label.size())) return s->child;
   // Keep the load factor at most 1/2 so that probe sequences stay short.
-  if ((edge_count_ + 1) * 2 > slots_.size()) {
+  if ((node_count_ + 1) * 2 > slots_.size()) {
     std::vector<Slot> old = std::move(slots_);
     slots_.assign(std::max<size_t>(16, old.size() * 2), Slot{});
+    tags_.assign(slots_.size(), 0);
     slot_mask_ = slots_.size() - 1;
     for (const Slot& s : old) {
       if (s.hash != 0) insertSlot(s);
@@ -87,13 +102,15 @@ uint32_t HostMatcher::addChild(uint32_t parent, std::string_view label) {
   Slot slot;
   slot.hash = hash;
   slot.parent = parent;
-  slot.child = static_cast<uint32_t>(nodes_.size());
-  slot.label_offset = static_cast<uint32_t>(labels_.size());
-  slot.label_length = static_cast<uint32_t>(label.size());
-  labels_.append(label);
-  nodes_.push_back(Node{});
+  slot.child = static_cast<uint32_t>(node_count_++);
+  slot.label_length = static_cast<uint8_t>(label.size());
+  if (label.size() <= kInlineLabel) {
+    std::memcpy(slot.label, label.data(), label.size());
+  } else {
+    slot.label_offset = static_cast<uint32_t>(labels_.size());
+    labels_.append(label);
+  }
   insertSlot(slot);
-  ++edge_count_;
   return slot.child;
 }
 
@@ -111,11 +128,14 @@ void HostMatcher::add(const Pattern& pattern, ListTag tag, uint32_t entry) {
   }
   const std::string& name = pattern.name;
   uint32_t node = 0;
+  uint64_t hash = 0;
   size_t end = name.size();
   while (true) {
     size_t dot = name.rfind('.', end - 1);
     size_t start = dot == std::string::npos ? 0 : dot + 1;
-    node = addChild(node, std::string_view(name).substr(start, end - start));
+    std::string_view label = std::string_view(name).substr(start, end - start);
+    hash = chainHash(hash, label.data(), label.size());
+    node = addChild(node, hash, label);
     if (start == 0) break;
     end = start - 1;
   }
@@ -133,11 +153,18 @@ void HostMatcher::finalize() {
   });
   std::vector<NodeEntry> sorted;
   sorted.reserve(entries_.size());
-  for (size_t i : order) sorted.push_back(entries_[i]);
+  std::vector<std::pair<uint32_t, uint32_t>> ranges(node_count_, {0, 0});
   for (size_t i = 0; i < order.size(); ++i) {
-    Node& n = nodes_[entry_nodes_[order[i]]];
-    if (n.entries_begin == n.entries_end) n.entries_begin = static_cast<uint32_t>(i);
-    n.entries_end = static_cast<uint32_t>(i + 1);
+    sorted.push_back(entries_[order[i]]);
+    auto& r = ranges[entry_nodes_[order[i]]];
+    if (r.first == r.second) r.first = static_cast<uint32_t>(i);
+    r.second = static_cast<uint32_t>(i + 1);
+  }
+  for (Slot& s : slots_) {
+    if (s.hash == 0) continue;
+    s.entries_begin = ranges[s.child].first;
+    s.entries_end = ranges[s.child].second;
+    if (s.entries_end > s.entries_begin) s.first = sorted[s.entries_begin];
   }
   entries_ = std::move(sorted);
   entry_nodes_.clear();
@@ -148,6 +175,7 @@ void HostMatcher::finalize() {
 void HostMatcher::consider(TagMatch& m, const NodeEntry& e, uint16_t port) noexcept {
   if (e.port == 0 || e.port == port) {
     m.entry = static_cast<int32_t>(e.entry);
+    m.entry_port = e.port;
   } else {
     m.other_port_entry = static_cast<int32_t>(e.entry);
   }
@@ -161,7 +189,10 @@ HostMatcher::Result HostMatcher::match(const Host& host, uint16_t port) const no
       for (const CidrEntry& e : cidr_groups_[group]) {
         TagMatch& m = result.tags[static_cast<int>(e.tag)];
         if (e.port == 0 || e.port == port) {
-          if (m.entry < 0) m.entry = static_cast<int32_t>(e.entry);
+          if (m.entry < 0) {
+            m.entry = static_cast<int32_t>(e.entry);
+            m.entry_port = e.port;
+          }
         } else if (m.other_port_entry < 0) {
           m.other_port_entry = static_cast<int32_t>(e.entry);
         }
@@ -170,24 +201,42 @@ HostMatcher::Result HostMatcher::match(const Host& host, uint16_t port) const no
     return result;
   }
   const std::string& name = host.text;
-  if (name.empty()) return result;
-  uint32_t node = 0;
+  if (name.empty() || slots_.empty()) return result;
+
+  // Hash every suffix first and prefetch the slot its fingerprint points at: the probes do not
+  // depend on each other, so their memory accesses overlap instead of following one another
+  // down the trie. Suffixes without a candidate cost one read of the (cached) tag array.
+  constexpr size_t kMaxLabels = 128;  // a 253-octet name has at most 127 labels
+  uint64_t hashes[kMaxLabels];
+  uint32_t starts[kMaxLabels];
+  uint32_t lengths[kMaxLabels];
+  size_t count = 0;
+  uint64_t hash = 0;
   size_t end = name.size();
-  while (true) {
+  while (count < kMaxLabels) {
     size_t dot = name.rfind('.', end - 1);
     size_t start = dot == std::string::npos ? 0 : dot + 1;
-    const char* label = name.data() + start;
-    size_t length = end - start;
-    int64_t child = findChild(node, label, length, edgeHash(node, label, length));
-    if (child < 0) break;
-    node = static_cast<uint32_t>(child);
-    const bool whole_name = start == 0;
-    const Node& n = nodes_[node];
+    hash = chainHash(hash, name.data() + start, end - start);
+    if (int64_t c = firstCandidate(hash); c >= 0) __builtin_prefetch(&slots_[c]);
+    hashes[count] = hash;
+    starts[count] = static_cast<uint32_t>(start);
+    lengths[count] = static_cast<uint32_t>(end - start);
+    ++count;
+    if (start == 0) break;
+    end = start - 1;
+  }
+
+  uint32_t node = 0;
+  for (size_t i = 0; i < count; ++i) {
+    const Slot* s = findSlot(hashes[i], node, name.data() + starts[i], lengths[i]);
+    if (s == nullptr) break;
+    node = s->child;
+    const bool whole_name = starts[i] == 0;
     // Deeper nodes are visited later and override; within a node the first (most specific)
     // applicable entry per tag and port class wins.
     bool seen[kListTagCount][2] = {};
-    for (uint32_t i = n.entries_begin; i < n.entries_end; ++i) {
-      const NodeEntry& e = entries_[i];
+    for (uint32_t k = s->entries_begin; k < s->entries_end; ++k) {
+      const NodeEntry& e = k == s->entries_begin ? s->first : entries_[k];
       bool applies = whole_name ? e.kind != Pattern::Kind::kSubdomains
                                 : e.kind != Pattern::Kind::kExact;
       if (!applies) continue;
@@ -197,8 +246,6 @@ HostMatcher::Result HostMatcher::match(const Host& host, uint16_t port) const no
       seen[tag][port_class] = true;
       consider(result.tags[tag], e, port);
     }
-    if (whole_name) break;
-    end = start - 1;
   }
   return result;
 }

@@ -95,24 +95,22 @@ class Fnv final {
 
 Decision Environment::checkName(const Host& host, uint16_t port) const noexcept {
   const HostMatcher::Result m = matcher_.match(host, port);
+  // Rules are only addressed, not read, on this path: the matcher reports what it needs.
   const auto ruleAt = [this](int32_t i) { return i >= 0 ? &rules_[static_cast<size_t>(i)] : nullptr; };
 
   if (const Rule* r = ruleAt(m[ListTag::kDeny].entry)) {
     return deny(Reason::kHostDenied, r, nullptr);
   }
 
-  const Rule* allowed_by = nullptr;
+  const HostMatcher::TagMatch* allowed_by = nullptr;
   Reason reason = Reason::kAllowListed;
-  const char* builtin = nullptr;
-  if (const Rule* r = ruleAt(m[ListTag::kAlwaysAllow].entry)) {
-    allowed_by = r;
+  if (m[ListTag::kAlwaysAllow].entry >= 0) {
+    allowed_by = &m[ListTag::kAlwaysAllow];
     reason = Reason::kAlwaysAllowed;
   } else if (config_.level == AccessLevel::kFull) {
     reason = Reason::kFullAccess;
-    builtin = levelRule(config_.level);
-  } else if (const Rule* r2 = ruleAt(m[ListTag::kAllow].entry);
-             r2 != nullptr && config_.level != AccessLevel::kNone) {
-    allowed_by = r2;
+  } else if (m[ListTag::kAllow].entry >= 0 && config_.level != AccessLevel::kNone) {
+    allowed_by = &m[ListTag::kAllow];
   } else {
     // Nothing allows the host on this port; say "port" when an entry allows it on another one.
     const Rule* other = ruleAt(m[ListTag::kAlwaysAllow].other_port_entry);
@@ -124,14 +122,14 @@ Decision Environment::checkName(const Host& host, uint16_t port) const noexcept 
   }
 
   // An entry with an explicit port allows exactly that port; others use the environment's ports.
-  const bool port_ok = (allowed_by != nullptr && allowed_by->pattern.port != 0) || portAllowed(port);
+  const bool port_ok = (allowed_by != nullptr && allowed_by->entry_port != 0) || portAllowed(port);
   if (!port_ok) return deny(Reason::kPortNotAllowed, nullptr, "ports");
 
   Decision d;
   d.verdict = Verdict::kAllow;
   d.reason = reason;
-  d.rule = allowed_by;
-  d.builtin = allowed_by == nullptr ? builtin : nullptr;
+  d.rule = allowed_by != nullptr ? ruleAt(allowed_by->entry) : nullptr;
+  d.builtin = allowed_by == nullptr ? levelRule(config_.level) : nullptr;
   return d;
 }
 

@@ -398,14 +398,19 @@ TEST(AddressGuard, Exemptions) {
 }
 
 TEST(AddressGuard, ExemptionsAndDenyPrivateFalse) {
-  const AddressGuard guard = buildGuard({entry("224.0.0.0/24")}, /*deny_private=*/false);
+  const AddressGuard guard =
+      buildGuard({entry("224.0.0.0/24"), entry("0.0.0.0/8"), entry("255.255.255.255")},
+                 /*deny_private=*/false);
   EXPECT_TRUE(guard.check(ip("10.0.0.1"), 80).allowed);
   EXPECT_EQ(guard.check(ip("10.0.0.1"), 80).exemption, nullptr);
+  EXPECT_TRUE(guard.check(ip("0.1.2.3"), 80).allowed) << "this-network is exemptable";
+  // Never destinations, even when an operator range covers them: 0.0.0.0 reaches local
+  // listeners on Linux, and multicast/broadcast are not unicast peers.
   EXPECT_FALSE(guard.check(ip("224.0.1.1"), 80).allowed);
-  const AddressGuard::Verdict v = guard.check(ip("224.0.0.251"), 80);
-  EXPECT_TRUE(v.allowed) << "an explicit exemption is the operator's decision";
-  ASSERT_NE(v.exemption, nullptr);
-  EXPECT_EQ(*v.exemption, "224.0.0.0/24");
+  EXPECT_FALSE(guard.check(ip("224.0.0.251"), 80).allowed);
+  EXPECT_FALSE(guard.check(ip("0.0.0.0"), 80).allowed);
+  EXPECT_FALSE(guard.check(ip("255.255.255.255"), 80).allowed);
+  EXPECT_FALSE(guard.check(ip("::ffff:0.0.0.0"), 80).allowed);
 }
 
 TEST(AddressGuard, SelfEndpointsBeatExemptions) {
@@ -445,32 +450,30 @@ TEST(AddressGuard, SelfEndpointsBeatExemptions) {
   }
 }
 
-// A wildcard listener accepts on every local address; the guard cannot know the local
-// addresses, so every address on that port counts as the proxy itself.
-TEST(AddressGuard, WildcardSelfEndpointsCoverEveryAddressOnTheirPort) {
-  AddressGuard guard = buildGuard({entry("0.0.0.0/0"), entry("::/0")});
-  guard.setSelfEndpoints({{ip("0.0.0.0"), 3128}, {ip("::"), 3129}});
+// Self endpoints are compared exactly: for a wildcard listener the server passes each local
+// address, so another proxy on the same port elsewhere stays reachable (BAD-INPUTS K2).
+TEST(AddressGuard, SelfEndpointsAreExact) {
+  AddressGuard guard = buildGuard({entry("127.0.0.0/8")});
+  guard.setSelfEndpoints({{ip("127.0.0.1"), 3128}, {ip("192.168.1.10"), 3128}});
   struct Row {
     const char* address;
     uint16_t port;
+    bool allowed;
     bool self;
     const char* why;
   };
   const Row rows[] = {
-      {"127.0.0.1", 3128, true, "loopback reaches a 0.0.0.0 listener"},
-      {"192.168.1.10", 3128, true, "an interface address reaches it"},
-      {"8.8.8.8", 3128, true, "the proxy's public address might be this one"},
-      {"::ffff:127.0.0.1", 3128, true, "mapped IPv4"},
-      {"::1", 3128, false, "an IPv4 wildcard does not listen on IPv6"},
-      {"127.0.0.1", 3130, false, "other port"},
-      {"::1", 3129, true, "IPv6 wildcard"},
-      {"127.0.0.1", 3129, true, "a :: listener is dual-stack on Linux"},
+      {"127.0.0.1", 3128, false, true, "listed local address"},
+      {"192.168.1.10", 3128, false, true, "another listed local address (private anyway)"},
+      {"8.8.8.8", 3128, true, false, "a public proxy on the same port elsewhere (K2)"},
+      {"127.0.0.2", 3128, true, false, "an unlisted exempt loopback address"},
+      {"0.0.0.0", 3128, false, false, "unspecified is denied as such, not as self"},
   };
   for (const Row& row : rows) {
     SCOPED_TRACE(std::string(row.address) + ":" + std::to_string(row.port) + " (" + row.why + ")");
     const AddressGuard::Verdict v = guard.check(ip(row.address), row.port);
     EXPECT_EQ(v.self, row.self);
-    EXPECT_EQ(v.allowed, !row.self);
+    EXPECT_EQ(v.allowed, row.allowed);
   }
 }
 

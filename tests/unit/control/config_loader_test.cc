@@ -1,0 +1,961 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "control/config.h"
+
+namespace gatehouse::control {
+namespace {
+
+using policy::AccessLevel;
+using policy::ConfigIssue;
+using policy::ConfigIssues;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+constexpr char kHex[] = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8";
+constexpr char kHex2[] = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+
+std::string sourcePath(const std::string& relative) {
+  return std::string(GATEHOUSE_SOURCE_DIR) + "/" + relative;
+}
+std::string dataPath(const std::string& name) { return sourcePath("tests/data/" + name); }
+
+std::string describe(const ConfigIssues& issues) {
+  std::string out;
+  for (const ConfigIssue& issue : issues) out += "\n  " + issue.toString();
+  return out.empty() ? " (none)" : out;
+}
+
+int countErrors(const ConfigIssues& issues) {
+  int n = 0;
+  for (const ConfigIssue& issue : issues) n += issue.severity == ConfigIssue::Severity::kError;
+  return n;
+}
+
+// A session that can be identified (lines 1-3), then a complete git binding (lines 4-8): rows
+// append one line at line 9, or replace a key by writing the binding themselves.
+const std::string kSession = "[[sessions]]\nid = \"a\"\nclients = [\"10.0.0.1\"]\n";
+const std::string kGitHeader = kSession + "[sessions.git]\n";
+std::string gitBinding(const std::string& push_branch_line) {
+  return kGitHeader + "repos = [\"org/repo\"]\n" + push_branch_line +
+         "token_file = \"/run/token\"\nscoped_credential_sha256 = \"" + kHex2 + "\"\n";
+}
+const std::string kGit = gitBinding("push_branch = \"b\"\n");
+
+// One problem in a snippet: exactly one issue, an error, at line:column, whose message and hint
+// contain the given fragments.
+struct ErrorRow {
+  std::string reason;
+  std::string toml;
+  std::string message;
+  int line;
+  int column;
+  std::string hint;  // "" = not checked
+};
+
+void expectSingleError(const ErrorRow& row, const ConfigIssues& issues, const std::string& file) {
+  SCOPED_TRACE(row.reason + "\n--- toml ---\n" + row.toml + "--- issues ---" + describe(issues));
+  ASSERT_EQ(issues.size(), 1u);
+  const ConfigIssue& issue = issues[0];
+  EXPECT_EQ(issue.severity, ConfigIssue::Severity::kError);
+  EXPECT_EQ(issue.pos.file, file);
+  EXPECT_EQ(issue.pos.line, row.line);
+  EXPECT_EQ(issue.pos.column, row.column);
+  EXPECT_THAT(issue.message, HasSubstr(row.message));
+  if (!row.hint.empty()) {
+    EXPECT_THAT(issue.hint, HasSubstr(row.hint));
+  }
+}
+
+void runConfigRows(const std::vector<ErrorRow>& rows) {
+  for (const ErrorRow& row : rows) {
+    ConfigLoad load = loadConfigString(row.toml, "t.toml");
+    expectSingleError(row, load.issues, "t.toml");
+    EXPECT_FALSE(load.ok()) << row.reason;
+  }
+}
+
+// Snippets that must load without any issue.
+struct ValidRow {
+  std::string reason;
+  std::string toml;
+};
+
+void runValidRows(const std::vector<ValidRow>& rows) {
+  for (const ValidRow& row : rows) {
+    ConfigLoad load = loadConfigString(row.toml, "t.toml");
+    EXPECT_TRUE(load.issues.empty()) << row.reason << "\n" << row.toml << describe(load.issues);
+  }
+}
+
+// ---- syntax, unknown keys, types --------------------------------------------------------------
+
+TEST(ConfigLoaderTest, SyntaxErrorIsOneIssueAtItsPosition) {
+  runConfigRows({
+      {"a key defined twice", "[listener]\nworkers = 1\nworkers = 2\n", "invalid TOML", 3, 11,
+       "fix the syntax"},
+      {"unterminated array", "[environment]\nports = [80,\n", "invalid TOML", 2, 14, ""},
+      {"table defined twice", "[listener]\n[admin]\n[listener]\n", "cannot redefine", 3, 1, ""},
+      {"invalid UTF-8 (toml++ reports the column before the bad byte)", "x = 1\ny = \xff\n",
+       "invalid utf-8", 2, 4, ""},
+  });
+}
+
+TEST(ConfigLoaderTest, UnknownKeysAreErrorsAtEveryLevel) {
+  runConfigRows({
+      {"top-level typo", "[lisener]\n", "unknown key 'lisener' at the top level", 1, 2,
+       "did you mean 'listener'?"},
+      {"top-level unrelated", "[metrics]\n", "unknown key 'metrics' at the top level", 1, 2,
+       "valid top-level keys: listener, admin, environment, environments, addresses, resolver, "
+       "git, sessions, trusted"},
+      {"transposition", "[listener]\nwrokers = 4\n", "unknown key 'wrokers' in [listener]", 2, 1,
+       "did you mean 'workers'?"},
+      {"no close candidate", "[listener]\nthreads = 4\n", "unknown key 'threads' in [listener]", 2,
+       1, "valid keys: address, workers"},
+      {"admin", "[admin]\ntoken = \"x\"\n", "unknown key 'token' in [admin]", 2, 1,
+       "valid keys: address, token_file"},
+      {"environment", "[environment]\ndomain = []\n", "unknown key 'domain' in [environment]", 2, 1,
+       "did you mean 'domains'?"},
+      {"named environment", "[environments.web]\nlevl = \"full\"\n",
+       "unknown key 'levl' in [environments.web]", 2, 1, "did you mean 'level'?"},
+      {"addresses", "[addresses]\nallow_private = true\n",
+       "unknown key 'allow_private' in [addresses]", 2, 1, "valid keys: deny_private, allow"},
+      {"resolver", "[resolver]\ntimeout = 5\n", "unknown key 'timeout' in [resolver]", 2, 1,
+       "valid keys: servers, timeout_ms, static"},
+      {"git", "[git]\nupstreams = \"https://x.test\"\n", "unknown key 'upstreams' in [git]", 2, 1,
+       "did you mean 'upstream'?"},
+      {"session", kSession + "credential = \"x\"\n", "unknown key 'credential' in [[sessions]]", 4,
+       1, "valid keys: id, environment, credential_sha256, clients, git"},
+      {"session git", kGit + "push_branchs = []\n", "unknown key 'push_branchs' in [sessions.git]",
+       9, 1, "did you mean 'push_branch'?"},
+      {"trusted", "[trusted]\npath = \"x.toml\"\n", "unknown key 'path' in [trusted]", 2, 1,
+       "valid keys: file"},
+      {"dotted key", "listener.adress = \"127.0.0.1:1\"\n", "unknown key 'adress' in [listener]", 1,
+       10, "did you mean 'address'?"},
+  });
+}
+
+TEST(ConfigLoaderTest, WrongTypesAreErrors) {
+  runConfigRows({
+      {"string for integer", "[listener]\nworkers = \"4\"\n",
+       "[listener] workers must be an integer, not a string", 2, 11, ""},
+      {"integer for string", "[listener]\naddress = 3128\n",
+       "[listener] address must be a string, not an integer", 2, 11, ""},
+      {"float for integer", "[resolver]\ntimeout_ms = 2.5\n",
+       "[resolver] timeout_ms must be an integer, not a floating-point number", 2, 14, ""},
+      {"date for string", "[admin]\ntoken_file = 2024-01-01\n",
+       "[admin] token_file must be a string, not a date", 2, 14, ""},
+      {"scalar for table", "listener = 5\n", "listener must be a table, not an integer", 1, 12, ""},
+      {"array of tables for table", "[[listener]]\n",
+       "listener must be a table, not an array of tables", 1, 1, ""},
+      {"string for list", "[environment]\ndomains = \"x.test\"\n",
+       "[environment] domains must be an array of strings, not a string", 2, 11,
+       "write a list: domains = [\"x.test\"]"},
+      {"non-string element", "[environment]\ndeny = [\"a.test\", 5]\n",
+       "[environment] deny[1] must be a string, not an integer", 2, 19, ""},
+      {"string for boolean", "[environment]\ninclude_trusted = \"yes\"\n",
+       "[environment] include_trusted must be a boolean, not a string", 2, 19,
+       "write true or false"},
+      {"integer for ports", "[environment]\nports = 443\n",
+       "[environment] ports must be an array of integers, not an integer", 2, 9, ""},
+      {"string port", "[environment]\nports = [80, \"443\"]\n",
+       "[environment] ports[1] must be an integer, not a string", 2, 14, ""},
+      {"boolean for bool list", "[addresses]\nallow = [true]\n",
+       "[addresses] allow[0] must be a string, not a boolean", 2, 10, ""},
+      {"integer for deny_private", "[addresses]\ndeny_private = 1\n",
+       "[addresses] deny_private must be a boolean, not an integer", 2, 16, ""},
+      {"sessions as scalar", "sessions = 1\n",
+       "sessions must be an array of tables ([[sessions]]), not an integer", 1, 12, ""},
+      {"sessions as table", "[sessions]\nid = \"a\"\n",
+       "sessions must be an array of tables ([[sessions]]), not a table", 1, 1, ""},
+      {"environment not a table", "[environments]\nweb = 1\n",
+       "environments.web must be a table, not an integer", 2, 7, "[environments.web]"},
+      {"static value not a list", "[resolver]\nstatic = { \"a.test\" = \"127.0.0.1\" }\n",
+       "[resolver] static.\"a.test\" must be an array of IP addresses, not a string", 2, 23, ""},
+      {"static as list", "[resolver]\nstatic = []\n",
+       "[resolver] static must be a table, not an array", 2, 10, ""},
+      {"connect_to value not a string", "[git]\nconnect_to = { \"github.com\" = 443 }\n",
+       "[git] connect_to.\"github.com\" must be a string, not an integer", 2, 31, ""},
+      {"session git not a table", kSession + "git = \"org/repo\"\n",
+       "[[sessions]] git must be a table, not a string", 4, 7, ""},
+  });
+}
+
+// ---- listener and admin -----------------------------------------------------------------------
+
+TEST(ConfigLoaderTest, ListenerAddressMustBeIpLiteralAndPort) {
+  auto row = [](const std::string& reason, const std::string& address, const std::string& message,
+                const std::string& hint) {
+    return ErrorRow{reason,
+                    "[listener]\naddress = \"" + address + "\"\n",
+                    "[listener] address '" + address + "' " + message,
+                    2,
+                    11,
+                    hint};
+  };
+  runConfigRows({
+      row("a host name", "localhost:3128", "names a host; it must be an IP literal",
+          "names are not resolved here"),
+      row("no port", "127.0.0.1", "has no port", "append ':PORT'"),
+      row("bracketed IPv6 without port", "[::1]", "has no port", "append ':PORT'"),
+      row("IPv6 without brackets", "::1:3128", "has an IPv6 address without brackets",
+          "'[::1]:3128'"),
+      row("port too large", "127.0.0.1:65536", "has port 65536, outside 0..65535", ""),
+      row("signed port", "127.0.0.1:+80", "has an invalid port '+80'", "0..65535"),
+      row("leading zero port", "127.0.0.1:03128", "has an invalid port '03128'", ""),
+      row("empty port", "127.0.0.1:", "has an invalid port ''", ""),
+      row("not IPv6 in brackets", "[::g]:80", "has '::g' in brackets, which is not an IPv6 address",
+          "brackets hold"),
+      row("name in brackets", "[allowed.test]:80",
+          "has 'allowed.test' in brackets, which is not an IPv6 address", ""),
+      row("unclosed bracket", "[::1:80", "has no closing ']'", ""),
+      row("junk after brackets", "[::1]x80", "has 'x80' after the address", ""),
+      row("short IPv4 form", "127.1:80", "does not start with an IP address", ""),
+      row("leading zero octet", "127.0.0.01:80", "does not start with an IP address", ""),
+      row("empty", "", "is empty", "127.0.0.1:3128"),
+  });
+  runConfigRows({
+      {"workers above 256", "[listener]\nworkers = 300\n",
+       "[listener] workers = 300 is out of range", 2, 11,
+       "use a value in 0..256; 0 = one per core"},
+      {"negative workers", "[listener]\nworkers = -1\n", "[listener] workers = -1 is out of range",
+       2, 11, "0..256"},
+  });
+  runValidRows({
+      {"port 0 = any free port", "[listener]\naddress = \"127.0.0.1:0\"\n"},
+      {"IPv6 listener", "[listener]\naddress = \"[::1]:3128\"\nworkers = 256\n"},
+      {"all addresses", "[listener]\naddress = \"0.0.0.0:3128\"\n"},
+  });
+}
+
+TEST(ConfigLoaderTest, AdminOffLoopbackNeedsToken) {
+  runConfigRows({
+      {"IPv4 any without token", "[admin]\naddress = \"0.0.0.0:9090\"\n",
+       "[admin] address '0.0.0.0:9090' is not loopback and [admin] token_file is empty", 2, 11,
+       "set token_file"},
+      {"IPv6 any without token", "[admin]\naddress = \"[::]:9090\"\ntoken_file = \"\"\n",
+       "the control API would be open to the network", 2, 11, ""},
+      {"a name", "[admin]\naddress = \"localhost:9090\"\n",
+       "[admin] address 'localhost:9090' names a host", 2, 11, ""},
+      {"bad port", "[admin]\naddress = \"127.0.0.1:99999\"\n", "outside 0..65535", 2, 11,
+       "\"\" disables the admin listener"},
+  });
+  runValidRows({
+      {"disabled", "[admin]\naddress = \"\"\n"},
+      {"IPv6 loopback", "[admin]\naddress = \"[::1]:9090\"\n"},
+      {"other 127/8 address", "[admin]\naddress = \"127.0.0.2:0\"\n"},
+      {"off loopback with a token", "[admin]\naddress = \"0.0.0.0:9090\"\ntoken_file = \"/t\"\n"},
+      {"IPv4-mapped loopback", "[admin]\naddress = \"[::ffff:127.0.0.1]:9090\"\n"},
+  });
+}
+
+// ---- environments -----------------------------------------------------------------------------
+
+TEST(ConfigLoaderTest, EnvironmentChecks) {
+  runConfigRows({
+      {"uppercase name", "[environments.Web]\n", "invalid environment name 'Web'", 1, 15,
+       "a-z, 0-9"},
+      {"leading dash", "[environments.\"-web\"]\n", "invalid environment name '-web'", 1, 15, ""},
+      {"name too long", "[environments." + std::string(64, 'a') + "]\n", "invalid environment name",
+       1, 15, ""},
+      {"default is reserved", "[environments.default]\n",
+       "environment name 'default' is reserved for [environment]", 1, 15, ""},
+      {"level typo", "[environment]\nlevel = \"fulll\"\n",
+       "[environment] level 'fulll' is not a known access level", 2, 9, "did you mean 'full'?"},
+      {"level in capitals", "[environments.x]\nlevel = \"Trusted\"\n",
+       "[environments.x] level 'Trusted' is not a known access level", 2, 9,
+       "did you mean 'trusted'?"},
+      {"unknown level", "[environment]\nlevel = \"open\"\n", "level 'open'", 2, 9,
+       "use one of none, trusted, full, custom"},
+      {"port 0", "[environment]\nports = [0]\n", "[environment] port 0 is out of range", 2, 10,
+       "1..65535"},
+      {"port too large", "[environment]\nports = [80, 70000]\n", "port 70000 is out of range", 2,
+       14, ""},
+      {"duplicate port", "[environment]\nports = [443, 443]\n", "port 443 is listed twice", 2, 15,
+       "remove the duplicate"},
+      {"no ports", "[environment]\nports = []\n", "[environment] ports is empty", 2, 9,
+       "level = \"none\""},
+      {"no ports at level full", "[environments.x]\nlevel = \"full\"\nports = []\n",
+       "[environments.x] ports is empty", 3, 9, ""},
+  });
+  runValidRows({
+      {"no ports at level none", "[environment]\nlevel = \"none\"\nports = []\n"},
+      {"names with digits, dash, underscore", "[environments.a]\n[environments.0-b_c]\n"},
+      {"63-character name", "[environments." + std::string(63, 'a') + "]\n"},
+  });
+}
+
+// ---- resolver and git -------------------------------------------------------------------------
+
+TEST(ConfigLoaderTest, ResolverChecks) {
+  runConfigRows({
+      {"server without port", "[resolver]\nservers = [\"8.8.8.8\"]\n",
+       "[resolver] server '8.8.8.8' has no port", 2, 12, "192.0.2.53:53"},
+      {"server by name", "[resolver]\nservers = [\"dns.google:53\"]\n", "names a host", 2, 12, ""},
+      {"server port 0", "[resolver]\nservers = [\"1.1.1.1:53\", \"8.8.8.8:0\"]\n",
+       "server '8.8.8.8:0' has port 0, outside 1..65535", 2, 26, ""},
+      {"timeout 0", "[resolver]\ntimeout_ms = 0\n", "[resolver] timeout_ms = 0 is out of range", 2,
+       14, "1..60000"},
+      {"timeout above a minute", "[resolver]\ntimeout_ms = 60001\n", "timeout_ms = 60001", 2, 14,
+       ""},
+      {"static IP key", "[resolver]\nstatic = { \"127.0.0.1\" = [\"127.0.0.1\"] }\n",
+       "[resolver] static host '127.0.0.1' is an IP address, not a name", 2, 12, ""},
+      {"static empty label", "[resolver]\nstatic = { \"a..test\" = [\"127.0.0.1\"] }\n",
+       "[resolver] static host 'a..test' is not a valid host name", 2, 12, ""},
+      {"static non-ASCII", "[resolver]\nstatic = { \"b\xc3\xbc.test\" = [\"127.0.0.1\"] }\n",
+       "is not a valid host name", 2, 12, "punycode"},
+      {"static no addresses", "[resolver]\nstatic = { \"a.test\" = [] }\n",
+       "[resolver] static.\"a.test\" has no addresses", 2, 23, ""},
+      {"static bracketed IPv6", "[resolver]\nstatic = { \"a.test\" = [\"[::1]\"] }\n",
+       "[resolver] static address '[::1]' is not an IP address", 2, 24, "without brackets"},
+      {"static name as address", "[resolver]\nstatic = { \"a.test\" = [\"localhost\"] }\n",
+       "static address 'localhost' is not an IP address", 2, 24, ""},
+      {"static short IPv4", "[resolver]\nstatic = { \"a.test\" = [\"127.1\"] }\n",
+       "static address '127.1' is not an IP address", 2, 24, ""},
+      {"static duplicate after canonicalisation",
+       "[resolver]\nstatic = { \"a.test\" = [\"127.0.0.1\"], \"A.TEST.\" = [\"127.0.0.2\"] }\n",
+       "[resolver] static name 'a.test' is listed twice", 2, 38, "t.toml:2:12"},
+      {"static as a table section", "[resolver.static]\n\"x.test\" = [\"1.2.3\"]\n",
+       "static address '1.2.3' is not an IP address", 2, 13, ""},
+  });
+}
+
+TEST(ConfigLoaderTest, GitChecks) {
+  auto upstream = [](const std::string& reason, const std::string& url, const std::string& message,
+                     const std::string& hint) {
+    return ErrorRow{reason,
+                    "[git]\nupstream = \"" + url + "\"\n",
+                    "[git] upstream '" + url + "' " + message,
+                    2,
+                    12,
+                    hint};
+  };
+  runConfigRows({
+      upstream("plain http", "http://github.com", "is a plain http:// URL",
+               "the real token must never travel in clear text"),
+      upstream("no scheme", "github.com", "is not an https:// URL", "https://github.com"),
+      upstream("uppercase scheme", "HTTPS://github.com", "is not an https:// URL", ""),
+      upstream("no host", "https://", "has no host", ""),
+      upstream("no host before path", "https:///x", "has no host", ""),
+      upstream("user info", "https://x-access-token:t@github.com", "contains user info",
+               "token_file"),
+      upstream("port 0", "https://github.com:0", "has port 0, outside 1..65535", ""),
+      upstream("bad host", "https://a..b/", "has an invalid host 'a..b'", ""),
+      upstream("query", "https://github.com/?a=1", "has a query or fragment", ""),
+      upstream("space in path", "https://github.com/a b", "contains a space", "percent-encode"),
+      upstream("non-ASCII host",
+               "https://gith\xc3\xbc"
+               "b.com",
+               "contains a space, a control character or a non-ASCII byte", "punycode"),
+      {"api upstream", "[git]\napi_upstream = \"http://api.github.com\"\n",
+       "[git] api_upstream 'http://api.github.com' is a plain http:// URL", 2, 16, ""},
+      {"connect_to target by name", "[git]\nconnect_to = { \"github.com\" = \"github.com:443\" }\n",
+       "[git] connect_to target 'github.com:443' names a host", 2, 31, ""},
+      {"connect_to without port", "[git]\nconnect_to = { \"github.com\" = \"127.0.0.1\" }\n",
+       "connect_to target '127.0.0.1' has no port", 2, 31, ""},
+      {"connect_to IP key", "[git]\nconnect_to = { \"127.0.0.1\" = \"127.0.0.1:443\" }\n",
+       "[git] connect_to host '127.0.0.1' is an IP address, not a name", 2, 16, ""},
+      {"connect_to duplicate",
+       "[git]\nconnect_to = { \"github.com\" = \"127.0.0.1:1\", \"GitHub.com\" = \"127.0.0.1:2\" "
+       "}\n",
+       "connect_to host 'github.com' is listed twice", 2, 46, ""},
+  });
+  runValidRows({
+      {"IPv6 host, port and path prefix",
+       "[git]\nupstream = \"https://[::1]:8443/prefix/\"\napi_upstream = "
+       "\"https://127.0.0.1:29443\"\n"},
+      {"GHES with IPv6 target",
+       "[git]\nupstream = \"https://ghe.test/git\"\nconnect_to = { \"ghe.test\" = \"[::1]:443\" "
+       "}\n"},
+  });
+}
+
+// ---- sessions ---------------------------------------------------------------------------------
+
+TEST(ConfigLoaderTest, SessionChecks) {
+  runConfigRows({
+      {"no id", "[[sessions]]\nclients = [\"10.0.0.1\"]\n", "[[sessions]] has no id", 1, 1,
+       "add id"},
+      {"space in id", "[[sessions]]\nid = \"sbx 1\"\nclients = [\"10.0.0.1\"]\n",
+       "[[sessions]] id 'sbx 1' is not a valid session id", 2, 6, "A-Z, a-z, 0-9"},
+      {"id too long",
+       "[[sessions]]\nid = \"" + std::string(65, 'a') + "\"\nclients = [\"10.0.0.1\"]\n",
+       "is not a valid session id", 2, 6, ""},
+      {"empty id", "[[sessions]]\nid = \"\"\nclients = [\"10.0.0.1\"]\n",
+       "id '' is not a valid session id", 2, 6, ""},
+      {"duplicate id", kSession + "[[sessions]]\nid = \"a\"\nclients = [\"10.0.0.2\"]\n",
+       "[[sessions]] id 'a' is used twice", 5, 6, "the first use is at t.toml:2:6"},
+      {"undefined environment",
+       "[environments.web-dev]\n" + kSession + "environment = \"webdev\"\n",
+       "[[sessions]] environment 'webdev' is not defined", 5, 15, "did you mean 'web-dev'?"},
+      {"undefined environment, nothing close", kSession + "environment = \"staging\"\n",
+       "environment 'staging' is not defined", 4, 15,
+       "define [environments.staging] or use one of default"},
+      {"short credential", kSession + "credential_sha256 = \"abc\"\n",
+       "[[sessions]] credential_sha256 is not a hex SHA-256", 4, 21, "64 lowercase hex digits"},
+      {"uppercase credential", kSession + "credential_sha256 = \"" + std::string(64, 'A') + "\"\n",
+       "credential_sha256 is not a hex SHA-256", 4, 21, "write the hex digits in lowercase"},
+      {"client with host bits", "[[sessions]]\nid = \"a\"\nclients = [\"10.0.0.1/8\"]\n",
+       "[[sessions]] client '10.0.0.1/8' is not an address or CIDR", 3, 12, "host bits"},
+      {"client by name", "[[sessions]]\nid = \"a\"\nclients = [\"10.0.0.0/8\", \"box.test\"]\n",
+       "client 'box.test' is not an address or CIDR", 3, 26, ""},
+      {"unidentifiable session", "[[sessions]]\nid = \"a\"\n",
+       "[[sessions]] 'a' has neither credential_sha256 nor clients", 1, 1, "set credential_sha256"},
+      {"empty credential and no clients",
+       "[[sessions]]\nid = \"a\"\ncredential_sha256 = \"\"\nclients = []\n",
+       "has neither credential_sha256 nor clients", 1, 1, ""},
+  });
+  runValidRows({
+      {"credential only",
+       "[[sessions]]\nid = \"a.b_c-D\"\ncredential_sha256 = \"" + std::string(kHex) + "\"\n"},
+      {"explicit default environment", kSession + "environment = \"default\"\n"},
+      {"no sessions", "sessions = []\n"},
+      {"inline session tables", "sessions = [{ id = \"a\", clients = [\"10.0.0.1\"] }]\n"},
+      {"environment defined later in the file",
+       kSession + "environment = \"late\"\n[environments.late]\nlevel = \"full\"\n"},
+      {"IPv6 clients", "[[sessions]]\nid = \"a\"\nclients = [\"fd00::/8\", \"::1\"]\n"},
+      {"64-character id",
+       "[[sessions]]\nid = \"" + std::string(64, 'x') + "\"\nclients = [\"10.0.0.1\"]\n"},
+  });
+}
+
+TEST(ConfigLoaderTest, SessionGitChecks) {
+  auto repos = [](const std::string& reason, const std::string& list, const std::string& message,
+                  int column, const std::string& hint) {
+    return ErrorRow{reason,
+                    kGitHeader + "repos = " + list +
+                        "\npush_branch = \"b\"\ntoken_file = \"/t\"\n" +
+                        "scoped_credential_sha256 = \"" + kHex2 + "\"\n",
+                    message,
+                    5,
+                    column,
+                    hint};
+  };
+  runConfigRows({
+      repos("no slash", "[\"org\"]", "[sessions.git] repo 'org' is not of the form owner/repo", 10,
+            "'owner/repo:read'"),
+      repos("two slashes", "[\"a/b/c\"]", "repo 'a/b/c' is not of the form owner/repo", 10, ""),
+      repos("unknown mode", "[\"org/repo:write\"]", "has an unknown access mode 'write'", 10, ""),
+      repos("dot repo", "[\"org/.\"]", "has an invalid repository name '.'", 10, "not '.' or '..'"),
+      repos("dot-dot repo", "[\"org/..\"]", "invalid repository name '..'", 10, ""),
+      repos("empty repo", "[\"org/\"]", "invalid repository name ''", 10, ""),
+      repos("underscore owner", "[\"my_org/repo\"]", "has an invalid owner 'my_org'", 10,
+            "1-39 letters, digits or '-'"),
+      repos("owner too long", "[\"" + std::string(40, 'o') + "/r\"]", "has an invalid owner", 10,
+            ""),
+      repos("repo too long", "[\"o/" + std::string(101, 'r') + "\"]", "invalid repository name", 10,
+            ""),
+      repos("space in repo", "[\"org/my repo\"]", "invalid repository name 'my repo'", 10, ""),
+      repos("same repo twice, case-insensitive", "[\"Org/Repo\", \"org/repo:read\"]",
+            "repo 'org/repo:read' is listed twice", 22, "t.toml:5:10"),
+      {"pushable repo without push_branch",
+       kGitHeader + "repos = [\"org/repo\"]\ntoken_file = \"/t\"\nscoped_credential_sha256 = \"" +
+           kHex2 + "\"\n",
+       "[sessions.git] has pushable repos but no push_branch", 4, 1, "'owner/repo:read'"},
+      {"no token_file",
+       kGitHeader + "repos = [\"org/repo:read\"]\nscoped_credential_sha256 = \"" + kHex2 + "\"\n",
+       "[sessions.git] has no token_file", 4, 1, "the real GitHub token"},
+      {"empty token_file",
+       kGitHeader +
+           "repos = [\"org/repo:read\"]\ntoken_file = \"\"\nscoped_credential_sha256 = \"" + kHex2 +
+           "\"\n",
+       "[sessions.git] token_file is empty", 6, 14, ""},
+      {"no scoped credential", kGitHeader + "repos = [\"org/repo:read\"]\ntoken_file = \"/t\"\n",
+       "[sessions.git] has no scoped_credential_sha256", 4, 1, ""},
+      {"empty scoped credential",
+       kGitHeader + "repos = []\ntoken_file = \"/t\"\nscoped_credential_sha256 = \"\"\n",
+       "[sessions.git] scoped_credential_sha256 is not a hex SHA-256", 7, 28, ""},
+      {"extra branch equal to push_branch", kGit + "extra_branches = [\"b\"]\n",
+       "[sessions.git] branch 'b' is listed twice", 9, 19, ""},
+      {"invalid extra branch", kGit + "extra_branches = [\"ok\", \"a..b\"]\n",
+       "[sessions.git] extra branch 'a..b' contains '..'", 9, 25, ""},
+  });
+  runValidRows({
+      {"read-only repos need no push_branch",
+       kGitHeader + "repos = [\"org/repo:read\", \"org/other:read\"]\ntoken_file = \"/t\"\n" +
+           "scoped_credential_sha256 = \"" + kHex2 + "\"\n"},
+      {"complete binding", kGit + "extra_branches = [\"b2\", \"feature/x\"]\n"},
+      {"names at their limits", kGitHeader + "repos = [\"" + std::string(39, 'o') + "/" +
+                                    std::string(100, 'r') + "\", \"a-b/c.d_e\"]\n" +
+                                    "push_branch = \"b\"\ntoken_file = \"/t\"\n" +
+                                    "scoped_credential_sha256 = \"" + kHex2 + "\"\n"},
+  });
+}
+
+TEST(ConfigLoaderTest, RepoEndingInDotGitIsAWarning) {
+  ConfigLoad load = loadConfigString(
+      kGitHeader + "repos = [\"org/repo.git\"]\npush_branch = \"b\"\ntoken_file = \"/t\"\n" +
+          "scoped_credential_sha256 = \"" + kHex2 + "\"\n",
+      "t.toml");
+  ASSERT_EQ(load.issues.size(), 1u) << describe(load.issues);
+  EXPECT_TRUE(load.ok());
+  EXPECT_EQ(load.issues[0].severity, ConfigIssue::Severity::kWarning);
+  EXPECT_EQ(load.issues[0].pos.toString(), "t.toml:5:10");
+  EXPECT_THAT(load.issues[0].hint, HasSubstr("without '.git'"));
+}
+
+// Branch names follow `git check-ref-format --branch`; each row is one push_branch value written
+// as a TOML basic string (so "\\u0001" is a control character).
+TEST(ConfigLoaderTest, PushBranchFollowsGitRefRules) {
+  struct Row {
+    std::string toml_value;
+    std::string problem;
+  };
+  const std::vector<Row> rows = {
+      {"", "is empty"},
+      {"a..b", "contains '..'"},
+      {"a b", "contains ' '"},
+      {"a~1", "contains '~'"},
+      {"a^1", "contains '^'"},
+      {"a:b", "contains ':'"},
+      {"a?b", "contains '?'"},
+      {"a*b", "contains '*'"},
+      {"a[b", "contains '['"},
+      {"a\\\\b", "contains '\\'"},
+      {"a\\u0001b", "contains a control character"},
+      {"a\\tb", "contains a control character"},
+      {"a\\u007fb", "contains a control character"},
+      {"/a", "starts or ends with '/'"},
+      {"a/", "starts or ends with '/'"},
+      {"a//b", "contains '//'"},
+      {"a.", "ends with '.'"},
+      {"a.lock", "has a component ending with '.lock'"},
+      {"a.lock/b", "has a component ending with '.lock'"},
+      {"a@{1}", "contains '@{'"},
+      {"@", "is '@'"},
+      {".a", "has a component starting with '.'"},
+      {"a/.b", "has a component starting with '.'"},
+      {"-a", "starts with '-'"},
+      {"HEAD", "is 'HEAD'"},
+      {"refs/heads/x", "starts with 'refs/'"},
+  };
+  for (const Row& row : rows) {
+    ConfigLoad load =
+        loadConfigString(gitBinding("push_branch = \"" + row.toml_value + "\"\n"), "t.toml");
+    ErrorRow expected{
+        "push_branch \"" + row.toml_value + "\"", "", "[sessions.git] push_branch '", 6, 15, ""};
+    expectSingleError(expected, load.issues, "t.toml");
+    if (!load.issues.empty()) {
+      EXPECT_THAT(load.issues[0].message, HasSubstr("' " + row.problem)) << row.toml_value;
+    }
+  }
+  for (const char* ok : {"claude/task-123", "feature/x.y", "a@b", "a-b_c/d.e", "v1.2", "a/b/c",
+                         "caf\\u00e9", "x.locked"}) {
+    ConfigLoad load =
+        loadConfigString(gitBinding("push_branch = \"" + std::string(ok) + "\"\n"), "t.toml");
+    EXPECT_TRUE(load.issues.empty()) << ok << describe(load.issues);
+  }
+}
+
+// ---- [trusted] and the Trusted list -----------------------------------------------------------
+
+TEST(ConfigLoaderTest, TrustedFileOverridesEmbeddedList) {
+  ConfigLoad load = loadConfigFile(dataPath("trusted_override.toml"));
+  ASSERT_TRUE(load.issues.empty()) << describe(load.issues);
+  const std::string small = dataPath("trusted_small.toml");
+  EXPECT_EQ(load.config.trusted_file, small);
+  const policy::TrustedList& list = load.config.policy.trusted;
+  EXPECT_EQ(list.source, small);
+  EXPECT_EQ(list.version, "2026.01.01-test");
+  ASSERT_EQ(list.groups.size(), 2u);
+  EXPECT_EQ(list.groups[0].id, "code_hosts");
+  EXPECT_EQ(list.groups[0].title, "Code hosts");
+  ASSERT_EQ(list.groups[0].domains.size(), 2u);
+  EXPECT_EQ(list.groups[0].domains[0].text, "github.com");
+  EXPECT_EQ(list.groups[0].domains[0].pos.toString(), small + ":11:3");
+  EXPECT_EQ(list.groups[0].domains[1].text, "*.githubusercontent.com");
+  EXPECT_EQ(list.groups[1].id, "package_registries");
+  ASSERT_EQ(list.groups[1].domains.size(), 2u);
+  EXPECT_EQ(list.groups[1].domains[1].text, "**.pypi.org");
+  EXPECT_EQ(list.groups[1].domains[1].pos.toString(), small + ":17:34");
+}
+
+TEST(ConfigLoaderTest, TrustedFileProblemsPointAtTheKey) {
+  // The config's name gives the directory relative paths are resolved against.
+  const std::string name = dataPath("inline.toml");
+  ConfigLoad missing = loadConfigString("[trusted]\nfile = \"no_such_list.toml\"\n", name);
+  ErrorRow row{"missing file",
+               "",
+               "cannot read the Trusted list file '" + dataPath("no_such_list.toml") +
+                   "': No such file or directory",
+               2,
+               8,
+               "relative paths are resolved against the directory of the config file"};
+  expectSingleError(row, missing.issues, name);
+  EXPECT_EQ(missing.config.trusted_file, dataPath("no_such_list.toml"));
+  EXPECT_EQ(missing.config.policy.trusted.source, "<embedded>");
+
+  ConfigLoad directory = loadConfigString("[trusted]\nfile = \"../data\"\n", name);
+  expectSingleError({"a directory", "", "is a directory", 2, 8, ""}, directory.issues, name);
+
+  ConfigLoad empty = loadConfigString("[trusted]\nfile = \"\"\n", name);
+  EXPECT_TRUE(empty.issues.empty()) << describe(empty.issues);
+  EXPECT_EQ(empty.config.trusted_file, "");
+  EXPECT_EQ(empty.config.policy.trusted.source, "<embedded>");
+}
+
+TEST(ConfigLoaderTest, TrustedFileIssuesComeAfterConfigIssuesWithTheirOwnFile) {
+  // config_errors.toml is a config, not a Trusted list: every top-level table is unknown there.
+  const std::string name = dataPath("inline.toml");
+  ConfigLoad load = loadConfigString(
+      "[trusted]\nfile = \"config_errors.toml\"\n[listener]\nworkers = 999\n", name);
+  const std::string list = dataPath("config_errors.toml");
+  ASSERT_EQ(load.issues.size(), 5u) << describe(load.issues);
+  EXPECT_EQ(load.issues[0].pos.toString(), name + ":4:11");
+  EXPECT_EQ(load.issues[1].pos.toString(), list + ":1:1");
+  EXPECT_THAT(load.issues[1].message, HasSubstr("the Trusted list has no version"));
+  EXPECT_EQ(load.issues[2].pos.toString(), list + ":2:2");
+  EXPECT_THAT(load.issues[2].message, HasSubstr("unknown key 'listener' at the top level"));
+  EXPECT_EQ(load.issues[3].pos.toString(), list + ":6:2");
+  EXPECT_EQ(load.issues[4].pos.toString(), list + ":10:3");
+  EXPECT_THAT(load.issues[4].hint, HasSubstr("valid top-level keys: version, changelog, groups"));
+}
+
+TEST(ConfigLoaderTest, TrustedListErrors) {
+  const std::string kVersion = "version = \"1\"\n";
+  const std::vector<ErrorRow> rows = {
+      {"no version", "[groups.a]\ndomains = []\n", "the Trusted list has no version", 1, 1,
+       "add version"},
+      {"empty file", "", "the Trusted list has no version", 1, 1, ""},
+      {"version not a string", "version = 1\n", "version must be a string, not an integer", 1, 11,
+       ""},
+      {"empty version", "version = \"\"\n", "the Trusted list version is empty", 1, 11, ""},
+      {"unknown top-level key", kVersion + "[groupz.a]\n", "unknown key 'groupz' at the top level",
+       2, 2, "did you mean 'groups'?"},
+      {"unknown group key", kVersion + "[groups.a]\ntitel = \"A\"\n",
+       "unknown key 'titel' in [groups.a]", 3, 1, "did you mean 'title'?"},
+      {"group not a table", kVersion + "[groups]\na = 1\n",
+       "groups.a must be a table, not an integer", 3, 5, ""},
+      {"domains not a list", kVersion + "[groups.a]\ndomains = \"x.test\"\n",
+       "[groups.a] domains must be an array of strings, not a string", 3, 11, ""},
+      {"domain not a string", kVersion + "[groups.a]\ndomains = [\"x.test\", 2]\n",
+       "[groups.a] domains[1] must be a string, not an integer", 3, 22, ""},
+      {"title not a string", kVersion + "[groups.a]\ntitle = []\n",
+       "[groups.a] title must be a string, not an array", 3, 9, ""},
+      {"changelog not tables", kVersion + "changelog = [\"x\"]\n",
+       "changelog must be an array of tables ([[changelog]]), not an array", 2, 13, ""},
+      {"changelog key typo", kVersion + "[[changelog]]\nversion = \"1\"\nchnages = []\n",
+       "unknown key 'chnages' in [[changelog]]", 4, 1, "did you mean 'changes'?"},
+      {"changelog entry without version",
+       kVersion + "[[changelog]]\nversion = \"1\"\n[[changelog]]\nchanges = []\n",
+       "[[changelog]] entry has no version", 4, 1, ""},
+      {"changes not strings", kVersion + "[[changelog]]\nversion = \"1\"\nchanges = [1]\n",
+       "[[changelog]] changes[0] must be a string, not an integer", 4, 12, ""},
+      {"syntax error", kVersion + "[groups.a\n", "invalid TOML", 2, 10, ""},
+  };
+  for (const ErrorRow& row : rows) {
+    ConfigIssues issues;
+    policy::TrustedList list = loadTrustedList(row.toml, "list.toml", issues);
+    expectSingleError(row, issues, "list.toml");
+    EXPECT_EQ(list.source, "list.toml");
+  }
+}
+
+TEST(ConfigLoaderTest, TrustedListWarnsWhenChangelogMissesTheVersion) {
+  ConfigIssues issues;
+  policy::TrustedList list = loadTrustedList(
+      "version = \"2\"\n[[changelog]]\nversion = \"1\"\nchanges = [\"first\"]\n", "l.toml", issues);
+  ASSERT_EQ(issues.size(), 1u) << describe(issues);
+  EXPECT_EQ(issues[0].severity, ConfigIssue::Severity::kWarning);
+  EXPECT_EQ(issues[0].pos.toString(), "l.toml:1:11");
+  EXPECT_THAT(issues[0].message, HasSubstr("no [[changelog]] entry for version '2'"));
+  EXPECT_EQ(list.version, "2");
+}
+
+TEST(ConfigLoaderTest, TrustedListWithEmptyChangelogAndNoGroupsIsValid) {
+  ConfigIssues issues;
+  policy::TrustedList list = loadTrustedList("version = \"v\"\nchangelog = []\n", "l.toml", issues);
+  EXPECT_TRUE(issues.empty()) << describe(issues);
+  EXPECT_EQ(list.version, "v");
+  EXPECT_TRUE(list.groups.empty());
+}
+
+TEST(ConfigLoaderTest, TrustedListKeepsFileOrderAndDefaultsTitleToId) {
+  ConfigIssues issues;
+  policy::TrustedList list = loadTrustedList(
+      "version = \"v\"\n[groups.zeta]\ndomains = [\"z.test\"]\n[groups.alpha]\ntitle = \"A\"\n",
+      "l.toml", issues);
+  ASSERT_TRUE(issues.empty()) << describe(issues);
+  ASSERT_EQ(list.groups.size(), 2u);
+  EXPECT_EQ(list.groups[0].id, "zeta");
+  EXPECT_EQ(list.groups[0].title, "zeta");
+  EXPECT_EQ(list.groups[0].domains[0].pos.toString(), "l.toml:3:12");
+  EXPECT_EQ(list.groups[1].id, "alpha");
+  EXPECT_EQ(list.groups[1].title, "A");
+  EXPECT_TRUE(list.groups[1].domains.empty());
+}
+
+TEST(ConfigLoaderTest, ShippedTrustedListLoads) {
+  const std::string path = sourcePath("conf/trusted.toml");
+  ConfigLoad file = loadConfigString("[trusted]\nfile = \"trusted.toml\"\n", sourcePath("conf/x"));
+  ASSERT_TRUE(file.issues.empty()) << describe(file.issues);
+  const policy::TrustedList& list = file.config.policy.trusted;
+  EXPECT_EQ(list.source, path);
+  EXPECT_EQ(list.version, "2026.11.21");
+  ASSERT_EQ(list.groups.size(), 17u);
+  size_t entries = 0;
+  for (const policy::TrustedGroup& g : list.groups) {
+    EXPECT_FALSE(g.title.empty()) << g.id;
+    entries += g.domains.size();
+  }
+  EXPECT_EQ(entries, 201u);
+  EXPECT_EQ(list.groups[0].id, "anthropic_services");
+  EXPECT_EQ(list.groups[0].title, "Anthropic services");
+  EXPECT_EQ(list.groups[0].domains[0].text, "api.anthropic.com");
+  EXPECT_EQ(list.groups[0].domains[0].pos.file, path);
+  EXPECT_GT(list.groups[0].domains[0].pos.line, 0);
+  EXPECT_EQ(list.groups[0].domains[0].pos.column, 3);
+  EXPECT_EQ(list.groups[1].id, "version_control");
+
+  // The embedded copy is the same list.
+  ConfigLoad embedded = loadConfigString("", "e.toml");
+  ASSERT_TRUE(embedded.issues.empty()) << describe(embedded.issues);
+  EXPECT_EQ(embedded.config.policy.trusted.source, "<embedded>");
+  EXPECT_EQ(embedded.config.policy.trusted.version, list.version);
+  ASSERT_EQ(embedded.config.policy.trusted.groups.size(), 17u);
+  EXPECT_EQ(embedded.config.policy.trusted.groups[16].id, list.groups[16].id);
+  EXPECT_EQ(embedded.config.policy.trusted.groups[16].domains.size(),
+            list.groups[16].domains.size());
+}
+
+// ---- whole files ------------------------------------------------------------------------------
+
+TEST(ConfigLoaderTest, EmptyConfigHasTheDefaults) {
+  ConfigLoad load = loadConfigString("", "empty.toml");
+  ASSERT_TRUE(load.issues.empty()) << describe(load.issues);
+  const Config& c = load.config;
+  EXPECT_EQ(c.file, "empty.toml");
+  EXPECT_EQ(c.trusted_file, "");
+  EXPECT_EQ(c.listener.address, "127.0.0.1:3128");
+  EXPECT_EQ(c.listener.address_pos.line, 0);
+  EXPECT_EQ(c.listener.workers, 0);
+  EXPECT_EQ(c.admin.address, "127.0.0.1:9090");
+  EXPECT_EQ(c.admin.token_file, "");
+  const policy::EnvironmentConfig& env = c.policy.default_environment;
+  EXPECT_EQ(env.name, "default");
+  EXPECT_EQ(env.pos.line, 0);
+  EXPECT_EQ(env.level, AccessLevel::kTrusted);
+  EXPECT_TRUE(env.domains.empty());
+  EXPECT_FALSE(env.include_trusted);
+  EXPECT_TRUE(env.deny.empty());
+  EXPECT_TRUE(env.always_allow.empty());
+  EXPECT_THAT(env.ports, ElementsAre(80, 443));
+  EXPECT_TRUE(c.policy.environments.empty());
+  EXPECT_TRUE(c.policy.addresses.deny_private);
+  EXPECT_TRUE(c.policy.addresses.allow.empty());
+  EXPECT_TRUE(c.resolver.servers.empty());
+  EXPECT_EQ(c.resolver.timeout_ms, 2000);
+  EXPECT_TRUE(c.resolver.static_hosts.empty());
+  EXPECT_EQ(c.git.upstream, "https://github.com");
+  EXPECT_EQ(c.git.api_upstream, "https://api.github.com");
+  EXPECT_EQ(c.git.ca_file, "");
+  EXPECT_TRUE(c.git.connect_to.empty());
+  EXPECT_TRUE(c.sessions.empty());
+  EXPECT_EQ(c.policy.trusted.source, "<embedded>");
+}
+
+TEST(ConfigLoaderTest, ShippedExampleConfigLoadsWithTheDefaults) {
+  const std::string path = sourcePath("conf/gatehouse.toml");
+  ConfigLoad load = loadConfigFile(path);
+  ASSERT_TRUE(load.issues.empty()) << describe(load.issues);
+  ConfigLoad defaults = loadConfigString("", "empty.toml");
+  const Config& c = load.config;
+  const Config& d = defaults.config;
+  EXPECT_EQ(c.file, path);
+  EXPECT_EQ(c.listener.address, d.listener.address);
+  EXPECT_GT(c.listener.address_pos.line, 0);
+  EXPECT_EQ(c.listener.workers, d.listener.workers);
+  EXPECT_EQ(c.admin.address, d.admin.address);
+  EXPECT_EQ(c.admin.token_file, d.admin.token_file);
+  EXPECT_EQ(c.policy.default_environment.level, AccessLevel::kTrusted);
+  EXPECT_TRUE(c.policy.default_environment.domains.empty());
+  EXPECT_EQ(c.policy.default_environment.include_trusted, false);
+  EXPECT_THAT(c.policy.default_environment.ports, ElementsAre(80, 443));
+  EXPECT_TRUE(c.policy.environments.empty());
+  EXPECT_TRUE(c.policy.addresses.deny_private);
+  EXPECT_TRUE(c.resolver.servers.empty());
+  EXPECT_EQ(c.resolver.timeout_ms, d.resolver.timeout_ms);
+  EXPECT_TRUE(c.resolver.static_hosts.empty());
+  EXPECT_EQ(c.git.upstream, d.git.upstream);
+  EXPECT_EQ(c.git.api_upstream, d.git.api_upstream);
+  EXPECT_EQ(c.git.ca_file, "");
+  EXPECT_TRUE(c.git.connect_to.empty());
+  EXPECT_TRUE(c.sessions.empty());
+  EXPECT_EQ(c.trusted_file, "");
+  EXPECT_EQ(c.policy.trusted.source, "<embedded>");
+  EXPECT_EQ(c.policy.trusted.groups.size(), 17u);
+}
+
+TEST(ConfigLoaderTest, EveryKeyIsRead) {
+  const std::string path = dataPath("config_full.toml");
+  ConfigLoad load = loadConfigFile(path);
+  ASSERT_TRUE(load.issues.empty()) << describe(load.issues);
+  const Config& c = load.config;
+  auto at = [&](int line, int column) {
+    return path + ":" + std::to_string(line) + ":" + std::to_string(column);
+  };
+
+  EXPECT_EQ(c.listener.address, "[::1]:8080");
+  EXPECT_EQ(c.listener.address_pos.toString(), at(3, 11));
+  EXPECT_EQ(c.listener.workers, 4);
+  EXPECT_EQ(c.listener.workers_pos.toString(), at(4, 11));
+
+  EXPECT_EQ(c.admin.address, "0.0.0.0:9091");
+  EXPECT_EQ(c.admin.address_pos.toString(), at(7, 11));
+  EXPECT_EQ(c.admin.token_file, "/run/secrets/admin-token");
+  EXPECT_EQ(c.admin.token_file_pos.toString(), at(8, 14));
+
+  const policy::EnvironmentConfig& def = c.policy.default_environment;
+  EXPECT_EQ(def.name, "default");
+  EXPECT_EQ(def.pos.toString(), at(10, 1));
+  EXPECT_EQ(def.level, AccessLevel::kCustom);
+  ASSERT_EQ(def.domains.size(), 2u);
+  EXPECT_EQ(def.domains[0].text, "**.example.dev");
+  EXPECT_EQ(def.domains[0].pos.toString(), at(12, 12));
+  EXPECT_EQ(def.domains[1].text, "api.example.com:8443");
+  EXPECT_EQ(def.domains[1].pos.toString(), at(12, 30));
+  EXPECT_TRUE(def.include_trusted);
+  ASSERT_EQ(def.deny.size(), 1u);
+  EXPECT_EQ(def.deny[0].text, "evil.example.dev");
+  EXPECT_EQ(def.deny[0].pos.toString(), at(14, 9));
+  ASSERT_EQ(def.always_allow.size(), 1u);
+  EXPECT_EQ(def.always_allow[0].text, "api.anthropic.com");
+  EXPECT_THAT(def.ports, ElementsAre(443, 8443));
+  EXPECT_EQ(def.ports_pos.toString(), at(16, 9));
+
+  // In file order, not key order.
+  ASSERT_EQ(c.policy.environments.size(), 2u);
+  const policy::EnvironmentConfig& web = c.policy.environments[0];
+  EXPECT_EQ(web.name, "web-dev");
+  EXPECT_EQ(web.pos.toString(), at(18, 1));
+  EXPECT_EQ(web.level, AccessLevel::kFull);
+  EXPECT_THAT(web.ports, ElementsAre(443));
+  EXPECT_FALSE(web.include_trusted);
+  const policy::EnvironmentConfig& airgap = c.policy.environments[1];
+  EXPECT_EQ(airgap.name, "airgap");
+  EXPECT_EQ(airgap.level, AccessLevel::kNone);
+  EXPECT_TRUE(airgap.ports.empty());
+  EXPECT_EQ(airgap.ports_pos.toString(), at(25, 9));
+  ASSERT_EQ(airgap.always_allow.size(), 1u);
+  EXPECT_EQ(airgap.always_allow[0].pos.toString(), at(24, 17));
+
+  EXPECT_FALSE(c.policy.addresses.deny_private);
+  ASSERT_EQ(c.policy.addresses.allow.size(), 2u);
+  EXPECT_EQ(c.policy.addresses.allow[0].text, "127.0.0.0/8");
+  EXPECT_EQ(c.policy.addresses.allow[1].text, "::1/128");
+  EXPECT_EQ(c.policy.addresses.allow[1].pos.toString(), at(29, 25));
+
+  EXPECT_THAT(c.resolver.servers, ElementsAre("192.0.2.53:53", "[2001:db8::53]:5353"));
+  EXPECT_EQ(c.resolver.servers_pos.toString(), at(32, 11));
+  EXPECT_EQ(c.resolver.timeout_ms, 500);
+  EXPECT_EQ(c.resolver.timeout_pos.toString(), at(33, 14));
+  ASSERT_EQ(c.resolver.static_hosts.size(), 2u);
+  EXPECT_EQ(c.resolver.static_hosts[0].name, "origin.test");  // canonical, written "Origin.Test."
+  EXPECT_THAT(c.resolver.static_hosts[0].addresses, ElementsAre("127.0.0.2", "::1"));
+  EXPECT_EQ(c.resolver.static_hosts[0].pos.toString(), at(34, 12));
+  EXPECT_EQ(c.resolver.static_hosts[1].name, "b.test");
+  EXPECT_THAT(c.resolver.static_hosts[1].addresses, ElementsAre("192.0.2.7"));
+
+  EXPECT_EQ(c.git.upstream, "https://ghes.example.com:8443/git");
+  EXPECT_EQ(c.git.upstream_pos.toString(), at(37, 12));
+  EXPECT_EQ(c.git.api_upstream, "https://ghes.example.com/api/v3");
+  EXPECT_EQ(c.git.api_upstream_pos.toString(), at(38, 16));
+  EXPECT_EQ(c.git.ca_file, "tests/data/ca.pem");
+  EXPECT_EQ(c.git.ca_file_pos.toString(), at(39, 11));
+  ASSERT_EQ(c.git.connect_to.size(), 1u);
+  EXPECT_EQ(c.git.connect_to[0].host, "ghes.example.com");
+  EXPECT_EQ(c.git.connect_to[0].target, "127.0.0.1:29443");
+  EXPECT_EQ(c.git.connect_to[0].pos.toString(), at(40, 16));
+
+  ASSERT_EQ(c.sessions.size(), 2u);
+  const SessionConfig& s1 = c.sessions[0];
+  EXPECT_EQ(s1.id, "sbx-1");
+  EXPECT_EQ(s1.pos.toString(), at(42, 1));
+  EXPECT_EQ(s1.environment, "web-dev");
+  EXPECT_EQ(s1.credential_sha256, kHex);
+  EXPECT_THAT(s1.clients, ElementsAre("10.0.0.5/32", "fd00::/8"));
+  ASSERT_TRUE(s1.git.has_value());
+  EXPECT_EQ(s1.git->pos.toString(), at(47, 1));
+  EXPECT_THAT(s1.git->repos, ElementsAre("org/repo", "org/docs:read"));
+  EXPECT_EQ(s1.git->repos_pos.toString(), at(48, 9));
+  EXPECT_EQ(s1.git->push_branch, "claude/task-123");
+  EXPECT_THAT(s1.git->extra_branches, ElementsAre("claude/task-123-fixup"));
+  EXPECT_EQ(s1.git->token_file, "/run/secrets/github-token");
+  EXPECT_EQ(s1.git->scoped_credential_sha256, kHex2);
+  const SessionConfig& s2 = c.sessions[1];
+  EXPECT_EQ(s2.id, "sbx-2");
+  EXPECT_EQ(s2.environment, "default");
+  EXPECT_EQ(s2.credential_sha256, "");
+  EXPECT_THAT(s2.clients, ElementsAre("10.0.0.6"));
+  EXPECT_FALSE(s2.git.has_value());
+}
+
+TEST(ConfigLoaderTest, AllProblemsAreReportedInFileOrder) {
+  const std::string path = dataPath("config_errors.toml");
+  ConfigLoad load = loadConfigFile(path);
+  EXPECT_FALSE(load.ok());
+  std::vector<std::string> got;
+  for (const ConfigIssue& issue : load.issues) {
+    got.push_back(issue.pos.toString().substr(path.size()) + " " + issue.message);
+  }
+  EXPECT_THAT(got,
+              ElementsAre(":3:11 [listener] address 'localhost:3128' names a host; it must be an "
+                          "IP literal",
+                          ":4:1 unknown key 'wrokers' in [listener]",
+                          ":7:9 [environment] level 'fulll' is not a known access level",
+                          ":8:14 [environment] port 80 is listed twice",
+                          ":10:1 [[sessions]] 'sbx 1' has neither credential_sha256 nor clients, "
+                          "so no client could ever use it",
+                          ":11:6 [[sessions]] id 'sbx 1' is not a valid session id",
+                          ":12:15 [[sessions]] environment 'nope' is not defined"));
+  EXPECT_EQ(countErrors(load.issues), 7);
+}
+
+TEST(ConfigLoaderTest, UnreadableConfigFileIsOneError) {
+  const std::string path = dataPath("no_such_config.toml");
+  ConfigLoad load = loadConfigFile(path);
+  ASSERT_EQ(load.issues.size(), 1u) << describe(load.issues);
+  EXPECT_EQ(load.issues[0].pos.file, path);
+  EXPECT_EQ(load.issues[0].pos.line, 0);
+  EXPECT_THAT(load.issues[0].message,
+              HasSubstr("cannot read the config file: No such file or directory"));
+  EXPECT_EQ(load.config.file, path);
+
+  ConfigLoad directory = loadConfigFile(sourcePath("tests/data"));
+  ASSERT_EQ(directory.issues.size(), 1u) << describe(directory.issues);
+  EXPECT_THAT(directory.issues[0].message, HasSubstr("is a directory"));
+}
+
+// Bad documents never throw out of the loader (BAD-INPUTS L1, L4).
+TEST(ConfigLoaderTest, HostileDocumentsBecomeIssues) {
+  const std::vector<std::string> documents = {
+      std::string("a = \"\0\"\n", 7),
+      "\xef\xbb\xbf[listener]\nworkers = 1e400\n",
+      std::string(5000, '[') + std::string(5000, ']'),
+      "a = " + std::string(5000, '[') + std::string(5000, ']') + "\n",
+      "[listener]\nworkers = 99999999999999999999\n",
+      "[listener]\nworkers = 9223372036854775807\n",
+      "[environment]\nports = [-9223372036854775808]\n",
+      "[" + std::string(100000, 'k') + "]\n",
+      "[[sessions]]\n[[sessions]]\n[[sessions]]\n",
+      "environments = []\n",
+      "[environments.a.b.c]\n",
+      "[resolver]\nstatic = { \"\" = [\"1.1.1.1\"] }\n",
+      "[git]\nconnect_to = { \"\" = \"\" }\nupstream = \"https://[\"\n",
+  };
+  for (const std::string& doc : documents) {
+    ConfigLoad load;
+    EXPECT_NO_THROW(load = loadConfigString(doc, "h.toml")) << doc.substr(0, 60);
+    EXPECT_FALSE(load.ok()) << doc.substr(0, 60) << describe(load.issues);
+    for (const ConfigIssue& issue : load.issues) {
+      EXPECT_FALSE(issue.message.empty());
+      EXPECT_EQ(issue.pos.file, "h.toml") << issue.toString();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace gatehouse::control

@@ -1,0 +1,299 @@
+// Environments and decisions (SPEC §1, §3): every access level, deny over allow, always_allow at
+// none, ports, IP entries, the address guard through checkResolved(), reasons and rule ids.
+#include "policy/policy.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+
+#include "policy/explain.h"
+
+namespace gatehouse::policy {
+namespace {
+
+std::vector<PatternEntry> entries(std::initializer_list<const char*> texts, int line = 0) {
+  std::vector<PatternEntry> out;
+  int col = 3;
+  for (const char* t : texts) {
+    out.push_back(PatternEntry{t, SourcePos{line ? "test.toml" : "", line, col}});
+    col += 20;
+  }
+  return out;
+}
+
+TrustedList smallTrusted() {
+  TrustedList t;
+  t.version = "test-1";
+  t.source = "test";
+  t.groups.push_back(TrustedGroup{"vc", "Version control",
+                                  entries({"github.com", "api.github.com", "*.gcr.io"})});
+  return t;
+}
+
+// The policy the BAD-INPUTS examples assume: allow allowed.test and *.api.test on 80/443.
+PolicyConfig catalogueConfig() {
+  PolicyConfig c;
+  c.trusted = smallTrusted();
+  c.default_environment.level = AccessLevel::kCustom;
+  c.default_environment.domains = entries({"allowed.test", "*.api.test"});
+  EnvironmentConfig none;
+  none.name = "locked";
+  none.level = AccessLevel::kNone;
+  none.always_allow = entries({"api.anthropic.com"});
+  c.environments.push_back(none);
+  EnvironmentConfig full;
+  full.name = "open";
+  full.level = AccessLevel::kFull;
+  full.deny = entries({"**.evil.test", "exfil.example:22"}, 9);
+  c.environments.push_back(full);
+  EnvironmentConfig trusted;
+  trusted.name = "trusted";
+  trusted.level = AccessLevel::kTrusted;
+  trusted.deny = entries({"api.github.com"});
+  c.environments.push_back(trusted);
+  EnvironmentConfig mixed;
+  mixed.name = "mixed";
+  mixed.level = AccessLevel::kCustom;
+  mixed.include_trusted = true;
+  mixed.domains = entries({"**.example.dev", "internal.example:8443", "192.0.2.0/24",
+                           "[2001:db8::7]:443"});
+  mixed.ports = {443};
+  c.environments.push_back(mixed);
+  return c;
+}
+
+std::shared_ptr<PolicySnapshot> compileOk(const PolicyConfig& c) {
+  PolicyCompile pc = compilePolicy(c);
+  for (const auto& i : pc.issues) ADD_FAILURE() << i.toString();
+  EXPECT_NE(pc.snapshot, nullptr);
+  return pc.snapshot;
+}
+
+struct DecisionRow {
+  const char* environment;
+  const char* host;
+  uint16_t port;
+  Verdict verdict;
+  Reason reason;
+  const char* rule;  // expected ruleId()
+  const char* why;
+};
+
+class PolicyTable : public ::testing::TestWithParam<DecisionRow> {
+ protected:
+  static void SetUpTestSuite() { snapshot_ = compileOk(catalogueConfig()); }
+  static void TearDownTestSuite() { snapshot_.reset(); }
+  static std::shared_ptr<PolicySnapshot> snapshot_;
+};
+std::shared_ptr<PolicySnapshot> PolicyTable::snapshot_;
+
+TEST_P(PolicyTable, Decides) {
+  const DecisionRow& r = GetParam();
+  HostParse h = canonicalizeHost(r.host);
+  ASSERT_TRUE(h.ok()) << r.host;
+  RequestInfo req{r.environment, "GET", &*h.host, r.port};
+  Decision d = snapshot_->check(req);
+  EXPECT_EQ(verdictName(d.verdict), std::string(verdictName(r.verdict))) << r.why;
+  EXPECT_STREQ(reasonCode(d.reason), reasonCode(r.reason)) << r.why;
+  EXPECT_EQ(d.ruleId(), r.rule) << r.why;
+}
+
+constexpr Verdict A = Verdict::kAllow;
+constexpr Verdict D = Verdict::kDeny;
+using R = Reason;
+const DecisionRow kRows[] = {
+    // Custom (the catalogue's default environment).
+    {"default", "allowed.test", 443, A, R::kAllowListed, "domains:allowed.test", "exact"},
+    {"default", "ALLOWED.TEST.", 80, A, R::kAllowListed, "domains:allowed.test", "B1/B2"},
+    {"default", "www.allowed.test", 443, D, R::kHostNotAllowed, "level:custom", "exact only"},
+    {"default", "x.api.test", 443, A, R::kAllowListed, "domains:*.api.test", "wildcard"},
+    {"default", "a.b.c.api.test", 443, A, R::kAllowListed, "domains:*.api.test", "B7 deep"},
+    {"default", "api.test", 443, D, R::kHostNotAllowed, "level:custom", "B4 apex excluded"},
+    {"default", "badapi.test", 443, D, R::kHostNotAllowed, "level:custom", "B5 boundary"},
+    {"default", "api.test.evil.test", 443, D, R::kHostNotAllowed, "level:custom", "B6"},
+    {"default", "allowed.test.evil.test", 443, D, R::kHostNotAllowed, "level:custom", "B6"},
+    {"default", "xn--pi-7kc.test", 443, D, R::kHostNotAllowed, "level:custom", "B9"},
+    {"default", "github.com", 443, D, R::kHostNotAllowed, "level:custom", "no include_trusted"},
+    {"default", "allowed.test", 22, D, R::kPortNotAllowed, "ports", "B14 port 22"},
+    {"default", "allowed.test", 6379, D, R::kPortNotAllowed, "ports", "B14 port 6379"},
+    {"default", "127.0.0.1", 80, D, R::kHostNotAllowed, "level:custom", "IP needs IP entry"},
+    // None: only always_allow.
+    {"locked", "api.anthropic.com", 443, A, R::kAlwaysAllowed, "always_allow:api.anthropic.com",
+     "always_allow at none"},
+    {"locked", "api.anthropic.com", 22, D, R::kPortNotAllowed, "ports", "ports still apply"},
+    {"locked", "github.com", 443, D, R::kHostNotAllowed, "level:none", "none"},
+    // Full: any domain, deny wins.
+    {"open", "anything.example", 443, A, R::kFullAccess, "level:full", "full"},
+    {"open", "203.0.113.9", 80, A, R::kFullAccess, "level:full", "full allows IP literals"},
+    {"open", "evil.test", 443, D, R::kHostDenied, "deny:**.evil.test", "deny apex"},
+    {"open", "a.evil.test", 443, D, R::kHostDenied, "deny:**.evil.test", "deny sub"},
+    {"open", "exfil.example", 22, D, R::kHostDenied, "deny:exfil.example:22", "port deny"},
+    {"open", "exfil.example", 443, A, R::kFullAccess, "level:full", "port deny other port"},
+    {"open", "anything.example", 8080, D, R::kPortNotAllowed, "ports", "full keeps ports"},
+    // Trusted with a deny entry.
+    {"trusted", "github.com", 443, A, R::kAllowListed, "trusted:github.com", "trusted"},
+    {"trusted", "api.github.com", 443, D, R::kHostDenied, "deny:api.github.com",
+     "deny over trusted"},
+    {"trusted", "mirror.gcr.io", 443, A, R::kAllowListed, "trusted:*.gcr.io", "trusted wildcard"},
+    {"trusted", "gcr.io", 443, D, R::kHostNotAllowed, "level:trusted", "apex not in list"},
+    {"trusted", "evil.example", 443, D, R::kHostNotAllowed, "level:trusted", "not listed"},
+    // Custom + include_trusted, port entries, IP entries.
+    {"mixed", "example.dev", 443, A, R::kAllowListed, "domains:**.example.dev", "apex"},
+    {"mixed", "github.com", 443, A, R::kAllowListed, "trusted:github.com", "include_trusted"},
+    {"mixed", "github.com", 80, D, R::kPortNotAllowed, "ports", "env ports = [443]"},
+    {"mixed", "internal.example", 8443, A, R::kAllowListed, "domains:internal.example:8443",
+     "explicit port allows a port outside ports"},
+    {"mixed", "internal.example", 443, D, R::kPortNotAllowed, "domains:internal.example:8443",
+     "port-only entry explains the refusal"},
+    {"mixed", "192.0.2.55", 443, A, R::kAllowListed, "domains:192.0.2.0/24", "CIDR"},
+    {"mixed", "198.51.100.1", 443, D, R::kHostNotAllowed, "level:custom", "outside CIDR"},
+    {"mixed", "[2001:db8::7]", 443, A, R::kAllowListed, "domains:[2001:db8::7]:443", "v6"},
+    {"mixed", "[2001:db8::8]", 443, D, R::kHostNotAllowed, "level:custom", "v6 other"},
+    // Unknown environments fail closed.
+    {"nope", "github.com", 443, D, R::kUnknownEnvironment, "environment", "unknown env"},
+};
+
+INSTANTIATE_TEST_SUITE_P(Rows, PolicyTable, ::testing::ValuesIn(kRows));
+
+TEST(Policy, CheckResolvedAppliesTheAddressGuard) {
+  PolicyConfig c = catalogueConfig();
+  c.addresses.allow = entries({"127.0.0.0/8"});
+  auto snap = compileOk(c);
+  Host h = *canonicalizeHost("allowed.test").host;
+  RequestInfo req{"default", "GET", &h, 443};
+  auto ip = [](const char* t) { return *IpAddress::parse(t); };
+
+  Decision pub = snap->checkResolved(req, ip("93.184.216.34"));
+  EXPECT_TRUE(pub.allowed());
+  EXPECT_EQ(pub.reason, Reason::kAddressAllowed);
+
+  Decision meta = snap->checkResolved(req, ip("169.254.169.254"));
+  EXPECT_FALSE(meta.allowed());
+  EXPECT_EQ(meta.reason, Reason::kAddressDenied);
+  EXPECT_EQ(meta.ruleId(), "address-guard:link-local");
+
+  Decision mapped = snap->checkResolved(req, ip("::ffff:10.0.0.1"));
+  EXPECT_FALSE(mapped.allowed());
+  EXPECT_EQ(mapped.ruleId(), "address-guard:private");
+
+  Decision exempt = snap->checkResolved(req, ip("127.0.0.3"));
+  EXPECT_TRUE(exempt.allowed());
+  EXPECT_EQ(exempt.ruleId(), "addresses.allow:127.0.0.0/8");
+
+  snap->setSelfEndpoints({Endpoint{ip("127.0.0.1"), 443}});
+  Decision self = snap->checkResolved(req, ip("127.0.0.1"));
+  EXPECT_FALSE(self.allowed());
+  EXPECT_EQ(self.reason, Reason::kProxyLoop);
+  EXPECT_EQ(self.ruleId(), "address-guard:self");
+}
+
+TEST(Policy, DefaultConfigIsTrustedAndDeniesPrivateAddresses) {
+  PolicyConfig c;
+  c.trusted = smallTrusted();
+  auto snap = compileOk(c);
+  ASSERT_EQ(snap->environments().size(), 1u);
+  const Environment* env = snap->environment("default");
+  ASSERT_NE(env, nullptr);
+  EXPECT_EQ(env->level(), AccessLevel::kTrusted);
+  EXPECT_TRUE(env->portAllowed(80));
+  EXPECT_TRUE(env->portAllowed(443));
+  EXPECT_FALSE(env->portAllowed(22));
+  Host h = *canonicalizeHost("github.com").host;
+  EXPECT_TRUE(snap->check(RequestInfo{"default", "GET", &h, 443}).allowed());
+  EXPECT_FALSE(snap->checkResolved(RequestInfo{"default", "GET", &h, 443},
+                                   *IpAddress::parse("127.0.0.1"))
+                   .allowed());
+}
+
+TEST(Policy, EmptyAllowlistDeniesEverything) {  // BAD-INPUTS L2
+  PolicyConfig c;
+  c.default_environment.level = AccessLevel::kCustom;
+  PolicyCompile pc = compilePolicy(c);
+  ASSERT_NE(pc.snapshot, nullptr);
+  ASSERT_EQ(pc.issues.size(), 1u);
+  EXPECT_EQ(pc.issues[0].severity, ConfigIssue::Severity::kWarning);
+  EXPECT_NE(pc.issues[0].message.find("allows nothing"), std::string::npos);
+  Host h = *canonicalizeHost("github.com").host;
+  EXPECT_FALSE(pc.snapshot->check(RequestInfo{"default", "GET", &h, 443}).allowed());
+}
+
+TEST(Policy, AllBadEntriesAreReportedAtOnceWithPositions) {
+  PolicyConfig c;
+  c.trusted = smallTrusted();
+  c.default_environment.level = AccessLevel::kCustom;
+  c.default_environment.domains = entries({"*.com", "ok.example", "a.*.b.example"}, 4);
+  c.default_environment.deny = entries({"https://x.example/"}, 6);
+  c.addresses.allow = {PatternEntry{"10.0.0.1/8", SourcePos{"test.toml", 8, 11}}};
+  PolicyCompile pc = compilePolicy(c);
+  EXPECT_EQ(pc.snapshot, nullptr);
+  std::vector<std::string> got;
+  for (const auto& i : pc.issues) got.push_back(i.pos.toString() + " " + i.message);
+  ASSERT_EQ(got.size(), 4u) << ::testing::PrintToString(got);
+  EXPECT_NE(got[0].find("test.toml:4:4 "), std::string::npos) << got[0];
+  EXPECT_NE(got[0].find("top-level domain"), std::string::npos) << got[0];
+  EXPECT_NE(got[1].find("test.toml:4:46 "), std::string::npos) << got[1];  // '*' inside entry 3
+  EXPECT_NE(got[2].find("test.toml:6:9 "), std::string::npos) << got[2];   // "://" of the URL
+  EXPECT_NE(got[3].find("test.toml:8:"), std::string::npos) << got[3];
+}
+
+TEST(Policy, DomainsOutsideCustomAreAnError) {
+  PolicyConfig c;
+  c.trusted = smallTrusted();
+  c.default_environment.level = AccessLevel::kTrusted;
+  c.default_environment.domains = entries({"example.dev"}, 3);
+  PolicyCompile pc = compilePolicy(c);
+  EXPECT_EQ(pc.snapshot, nullptr);
+  ASSERT_FALSE(pc.issues.empty());
+  EXPECT_NE(pc.issues[0].message.find("only used at level \"custom\""), std::string::npos);
+}
+
+TEST(Policy, VersionChangesExactlyWhenThePolicyDoes) {
+  auto version = [](const PolicyConfig& c) {
+    return compileOk(c)->environment("default")->version();
+  };
+  PolicyConfig a = catalogueConfig();
+  PolicyConfig same = catalogueConfig();
+  std::reverse(same.default_environment.domains.begin(), same.default_environment.domains.end());
+  EXPECT_EQ(version(a), version(same)) << "order of entries does not change the policy";
+  PolicyConfig more = catalogueConfig();
+  more.default_environment.domains.push_back(PatternEntry{"new.example", {}});
+  EXPECT_NE(version(a), version(more));
+  PolicyConfig ports = catalogueConfig();
+  ports.default_environment.ports = {443};
+  EXPECT_NE(version(a), version(ports));
+  PolicyConfig trusted_env = catalogueConfig();
+  trusted_env.default_environment.include_trusted = true;
+  PolicyConfig trusted_env2 = trusted_env;
+  trusted_env2.trusted.version = "test-2";
+  EXPECT_NE(version(trusted_env), version(trusted_env2)) << "the Trusted list version counts";
+  EXPECT_EQ(version(a).size(), 12u);
+}
+
+TEST(Policy, ExplanationsSayWhyAndHowToAllow) {
+  auto snap = compileOk(catalogueConfig());
+  Host h = *canonicalizeHost("github.com").host;
+  const Environment* env = snap->environment("default");
+  Decision d = snap->check(RequestInfo{"default", "GET", &h, 443});
+  EXPECT_NE(decisionSummary(d, env, h, 443).find("github.com:443"), std::string::npos);
+  std::string fix = howToAllow(d, env, h, 443);
+  EXPECT_NE(fix.find("add \"github.com\" to domains in [environment]"), std::string::npos) << fix;
+
+  Host evil = *canonicalizeHost("a.evil.test").host;
+  const Environment* open = snap->environment("open");
+  Decision denied = snap->check(RequestInfo{"open", "GET", &evil, 443});
+  std::string why = decisionSummary(denied, open, evil, 443);
+  EXPECT_NE(why.find("'**.evil.test'"), std::string::npos) << why;
+  EXPECT_NE(why.find("test.toml:9:3"), std::string::npos) << why;
+  EXPECT_NE(howToAllow(denied, open, evil, 443).find("deny entries win"), std::string::npos);
+  EXPECT_EQ(environmentTag(*open), "open@" + open->version());
+}
+
+TEST(Policy, EveryReasonHasAStableCode) {
+  std::set<std::string> codes;
+  for (int r = 0; r < kReasonCount; ++r) codes.insert(reasonCode(static_cast<Reason>(r)));
+  EXPECT_EQ(codes.size(), static_cast<size_t>(kReasonCount));
+}
+
+}  // namespace
+}  // namespace gatehouse::policy
