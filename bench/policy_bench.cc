@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
@@ -141,7 +142,11 @@ Fixture& customFixture(int n) {
   return cache.emplace(n, std::move(fx)).first->second;
 }
 
-void run(benchmark::State& state, Fixture& fx, const std::vector<Host>& hosts, bool expect_allow) {
+// `working_set` hosts of the pool are visited round-robin: kPool is a cold, random access
+// pattern over the whole list; a small set is a sandbox that talks to a few hosts repeatedly.
+void run(benchmark::State& state, Fixture& fx, const std::vector<Host>& hosts, bool expect_allow,
+         size_t working_set = kPool) {
+  const size_t mask = working_set - 1;
   size_t i = 0;
   int64_t allowed = 0;
   for (auto _ : state) {
@@ -149,7 +154,7 @@ void run(benchmark::State& state, Fixture& fx, const std::vector<Host>& hosts, b
     Decision d = fx.snapshot->check(req);
     allowed += d.allowed();
     benchmark::DoNotOptimize(d);
-    i = (i + 1) & (kPool - 1);
+    i = (i + 1) & mask;
   }
   state.counters["allowed"] =
       benchmark::Counter(static_cast<double>(allowed), benchmark::Counter::kAvgIterations);
@@ -159,7 +164,9 @@ void run(benchmark::State& state, Fixture& fx, const std::vector<Host>& hosts, b
   }
 }
 
-void BM_Check_Trusted_Hit(benchmark::State& s) { run(s, trustedFixture(), trustedFixture().hits, true); }
+void BM_Check_Trusted_Hit(benchmark::State& s) {
+  run(s, trustedFixture(), trustedFixture().hits, true);
+}
 void BM_Check_Trusted_Miss(benchmark::State& s) {
   run(s, trustedFixture(), trustedFixture().misses, false);
 }
@@ -170,6 +177,32 @@ void BM_Check_Custom_Hit(benchmark::State& s) {
 void BM_Check_Custom_Miss(benchmark::State& s) {
   Fixture& f = customFixture(static_cast<int>(s.range(0)));
   run(s, f, f.misses, false);
+}
+
+// The same decisions for a working set of 64 hosts (the common case: a sandbox's traffic goes to
+// a few hosts again and again).
+void BM_Check_Trusted_HitHot(benchmark::State& s) {
+  run(s, trustedFixture(), trustedFixture().hits, true, 64);
+}
+void BM_Check_Custom_HitHot(benchmark::State& s) {
+  Fixture& f = customFixture(static_cast<int>(s.range(0)));
+  run(s, f, f.hits, true, 64);
+}
+
+// Reference: one dependent random read in a buffer the size of the 100,000-entry table (32 MiB),
+// i.e. the memory latency that bounds a cold lookup in a table that does not fit in cache.
+void BM_MemoryLatency(benchmark::State& state) {
+  const size_t n = static_cast<size_t>(state.range(0)) / sizeof(size_t);
+  std::vector<size_t> next(n);
+  std::iota(next.begin(), next.end(), 0);
+  std::mt19937_64 rng(3);
+  // Sattolo's algorithm: one cycle through every element, so each read depends on the last.
+  for (size_t k = n - 1; k > 0; --k) std::swap(next[k], next[rng() % k]);
+  size_t p = 0;
+  for (auto _ : state) {
+    p = next[p];
+    benchmark::DoNotOptimize(p);
+  }
 }
 
 void BM_CanonicalizeHost(benchmark::State& state) {
@@ -192,6 +225,9 @@ BENCHMARK(BM_Check_Trusted_Hit);
 BENCHMARK(BM_Check_Trusted_Miss);
 BENCHMARK(BM_Check_Custom_Hit)->Arg(10000)->Arg(100000);
 BENCHMARK(BM_Check_Custom_Miss)->Arg(10000)->Arg(100000);
+BENCHMARK(BM_Check_Trusted_HitHot);
+BENCHMARK(BM_Check_Custom_HitHot)->Arg(10000)->Arg(100000);
+BENCHMARK(BM_MemoryLatency)->Arg(32 << 20);
 BENCHMARK(BM_CanonicalizeHost);
 
 }  // namespace

@@ -21,7 +21,7 @@
 namespace gatehouse::control {
 
 struct Config {
-  std::string file;      // where it was loaded from ("" = built-in defaults)
+  std::string file;          // where it was loaded from ("" = built-in defaults)
   std::string trusted_file;  // [trusted] file: overrides the embedded Trusted list ("" = embedded)
   server::ListenerConfig listener;
   AdminConfig admin;

@@ -1,8 +1,9 @@
 #include "control/policy_cases.h"
 
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <filesystem>
-#include <toml++/toml.h>
 
 namespace gatehouse::control {
 
@@ -73,11 +74,11 @@ PolicyCaseFile loadPolicyCases(const std::string& path, policy::ConfigIssues& is
     PolicyCase c;
     c.pos = posOf(t.source(), path);
     for (const auto& [key, value] : t) {
-      static constexpr std::string_view kKeys[] = {"url", "environment", "method", "expect",
-                                                   "reason", "why"};
+      static constexpr std::string_view kKeys[] = {"url",    "environment", "method",
+                                                   "expect", "reason",      "why"};
       if (std::find(std::begin(kKeys), std::end(kKeys), key.str()) == std::end(kKeys)) {
-        error(issues, posOf(key.source(), path), "unknown key '" + std::string(key.str()) +
-                                                     "' in [[case]]",
+        error(issues, posOf(key.source(), path),
+              "unknown key '" + std::string(key.str()) + "' in [[case]]",
               "keys: url, environment, method, expect, reason, why");
       }
     }
@@ -90,8 +91,7 @@ PolicyCaseFile loadPolicyCases(const std::string& path, policy::ConfigIssues& is
     readString(t, "reason", c.reason, path, issues);
     readString(t, "why", c.why, path, issues);
     std::string expect;
-    if (!readString(t, "expect", expect, path, issues) ||
-        (expect != "allow" && expect != "deny")) {
+    if (!readString(t, "expect", expect, path, issues) || (expect != "allow" && expect != "deny")) {
       error(issues, c.pos, "[[case]] for " + c.url + " needs expect = \"allow\" or \"deny\"");
       continue;
     }

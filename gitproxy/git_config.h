@@ -15,7 +15,7 @@ struct ConnectTo {
 };
 
 struct GitConfig {
-  std::string upstream = "https://github.com";          // smart-HTTP base URL (may carry a path)
+  std::string upstream = "https://github.com";  // smart-HTTP base URL (may carry a path)
   policy::SourcePos upstream_pos;
   std::string api_upstream = "https://api.github.com";  // REST base URL
   policy::SourcePos api_upstream_pos;

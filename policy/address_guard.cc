@@ -364,8 +364,7 @@ AddressGuard::Verdict AddressGuard::check(const IpAddress& addr, uint16_t port) 
   for (const Endpoint& self : self_) {
     // Exact endpoints only: the server passes each local address of a wildcard listener, so
     // that another proxy on port 3128 elsewhere stays reachable (BAD-INPUTS K2).
-    if (self.port == port &&
-        (self.address == addr || (embedded && self.address == c.classified))) {
+    if (self.port == port && (self.address == addr || (embedded && self.address == c.classified))) {
       verdict.self = true;
       return verdict;
     }

@@ -91,7 +91,7 @@ class AddressGuard final {
 
  private:
   bool deny_private_ = true;
-  CidrSet exemptions_;                    // value: index into exemption_texts_
+  CidrSet exemptions_;  // value: index into exemption_texts_
   std::vector<std::string> exemption_texts_;
   std::vector<Endpoint> self_;
 };

@@ -35,9 +35,7 @@ std::set<std::string> ruleIds(const Environment* env) {
   return ids;
 }
 
-std::string tag(const Environment* env) {
-  return env ? env->name() + "@" + env->version() : "";
-}
+std::string tag(const Environment* env) { return env ? env->name() + "@" + env->version() : ""; }
 
 }  // namespace
 

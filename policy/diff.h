@@ -21,8 +21,8 @@ struct SampleChange {
 
 struct EnvironmentDiff {
   std::string name;
-  std::string old_tag;  // "name@version" or "" when added
-  std::string new_tag;  // "" when removed
+  std::string old_tag;                     // "name@version" or "" when added
+  std::string new_tag;                     // "" when removed
   std::vector<std::string> added_entries;  // rule ids
   std::vector<std::string> removed_entries;
   std::vector<SampleChange> changes;

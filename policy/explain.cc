@@ -90,8 +90,7 @@ std::string decisionSummary(const Decision& d, const Environment* env, const Hos
   return t;
 }
 
-std::string howToAllow(const Decision& d, const Environment* env, const Host& host,
-                       uint16_t port) {
+std::string howToAllow(const Decision& d, const Environment* env, const Host& host, uint16_t port) {
   if (d.allowed()) return "";
   const std::string& entry = host.text;  // canonical: also a valid exact entry
   const std::string where = env ? section(*env) : "[environment]";
@@ -114,8 +113,9 @@ std::string howToAllow(const Decision& d, const Environment* env, const Host& ho
         return "add an entry for the host without a port, or \"" + host.authorityForm() + ":" +
                std::to_string(port) + "\", in " + where;
       }
-      return "add " + std::to_string(port) + " to ports in " + where + ", or allow only this host on it with an entry \"" +
-             host.authorityForm() + ":" + std::to_string(port) + "\"";
+      return "add " + std::to_string(port) + " to ports in " + where +
+             ", or allow only this host on it with an entry \"" + host.authorityForm() + ":" +
+             std::to_string(port) + "\"";
     case Reason::kAddressDenied:
       return "if this destination is intended, exempt it in [addresses] allow, e.g. \"" +
              d.address.classified.toString() + (d.address.classified.isV4() ? "/32" : "/128") +

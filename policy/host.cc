@@ -132,56 +132,63 @@ HostParse canonicalizeHost(std::string_view raw) {
   if (raw.empty()) return fail(HostError::kEmpty);
   if (raw.front() == '[') return parseBracketed(raw);
 
-  // Classify every byte first so that the most telling error wins (non-ASCII before '%').
+  std::string_view name = raw;
+  const bool trailing_dot = name.back() == '.';
+  if (trailing_dot) name.remove_suffix(1);
+
+  // One pass: classify every byte (the most telling error wins: non-ASCII, then '%', then any
+  // other byte outside [A-Za-z0-9-_.]), lowercase into the result and check label lengths.
+  HostParse p;
+  p.host.emplace();
+  std::string& out = p.host->text;
+  out.resize(name.size());
   bool percent = false;
   bool invalid = false;
-  for (unsigned char c : raw) {
+  size_t label_start = 0;
+  HostError label_error = HostError::kNone;
+  for (size_t i = 0; i < name.size(); ++i) {
+    const auto c = static_cast<unsigned char>(name[i]);
     if (c >= 0x80) return fail(HostError::kNonAscii);
-    if (c == '%') {
+    if (c >= 'A' && c <= 'Z') {
+      out[i] = static_cast<char>(c - 'A' + 'a');
+      continue;
+    }
+    out[i] = static_cast<char>(c);
+    if (c == '.') {
+      if (i == label_start && label_error == HostError::kNone) label_error = HostError::kEmptyLabel;
+      if (i - label_start > kMaxLabel && label_error == HostError::kNone) {
+        label_error = HostError::kLabelTooLong;
+      }
+      label_start = i + 1;
+    } else if (c == '%') {
       percent = true;
     } else if (!isNameChar(c)) {
       invalid = true;
     }
   }
+  for (unsigned char c : raw.substr(name.size())) {  // the removed trailing dot, if any
+    if (c >= 0x80) return fail(HostError::kNonAscii);
+  }
   if (percent) return fail(HostError::kPercentEncoded);
   if (invalid) return fail(HostError::kInvalidChar);
-
-  std::string_view name = raw;
-  bool trailing_dot = false;
-  if (name.back() == '.') {
-    name.remove_suffix(1);
-    trailing_dot = true;
-  }
   if (name.empty()) return fail(HostError::kEmptyLabel);
 
   if (endsInNumber(name)) {
     auto v4 = IpAddress::parseV4(name);
     if (!v4) return fail(HostError::kNumericName);
     if (trailing_dot) return fail(HostError::kTrailingDotIp);
-    HostParse p;
-    p.host = Host{Host::Kind::kIpv4, v4->toString(), *v4};
+    p.host->kind = Host::Kind::kIpv4;
+    p.host->ip = *v4;
     return p;
   }
-
   if (name.size() > kMaxName) return fail(HostError::kNameTooLong);
-  size_t label_start = 0;
-  for (size_t i = 0; i <= name.size(); ++i) {
-    if (i == name.size() || name[i] == '.') {
-      size_t len = i - label_start;
-      if (len == 0) return fail(HostError::kEmptyLabel);
-      if (len > kMaxLabel) return fail(HostError::kLabelTooLong);
-      label_start = i + 1;
-    }
+  if (label_error == HostError::kNone) {
+    const size_t last = name.size() - label_start;
+    if (last == 0) label_error = HostError::kEmptyLabel;
+    if (last > kMaxLabel) label_error = HostError::kLabelTooLong;
   }
-
-  HostParse p;
-  p.host.emplace();
+  if (label_error != HostError::kNone) return fail(label_error);
   p.host->kind = Host::Kind::kName;
-  p.host->text.resize(name.size());
-  for (size_t i = 0; i < name.size(); ++i) {
-    char c = name[i];
-    p.host->text[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-  }
   return p;
 }
 

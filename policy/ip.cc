@@ -90,7 +90,8 @@ std::optional<IpAddress> IpAddress::parseV6(std::string_view s) {
     if (count == 8) return std::nullopt;
     // A dotted quad may end the address.
     size_t end = s.find(':', pos);
-    std::string_view token = s.substr(pos, end == std::string_view::npos ? s.size() - pos : end - pos);
+    std::string_view token =
+        s.substr(pos, end == std::string_view::npos ? s.size() - pos : end - pos);
     if (end == std::string_view::npos && token.find('.') != std::string_view::npos) {
       if (count > 6) return std::nullopt;
       uint8_t quad[4];
@@ -229,8 +230,6 @@ bool Cidr::contains(const IpAddress& addr) const {
   return maskAddress(addr, prefix_len_) == base_;
 }
 
-std::string Cidr::toString() const {
-  return base_.toString() + "/" + std::to_string(prefix_len_);
-}
+std::string Cidr::toString() const { return base_.toString() + "/" + std::to_string(prefix_len_); }
 
 }  // namespace gatehouse::policy

@@ -86,7 +86,8 @@ void lintEnvironment(const Environment& env, bool lint_trusted, ConfigIssues& ou
       bool mutual = cover->pattern.coveredBy(r.pattern);
       if (!mutual || &r > cover) {
         if (same) {
-          out.push_back(warning(r, "duplicate entry " + where(r), "remove one of them; the first is " + where(*cover)));
+          out.push_back(warning(r, "duplicate entry " + where(r),
+                                "remove one of them; the first is " + where(*cover)));
         } else if (!(isTrusted(r) && isTrusted(*cover) && !lint_trusted)) {
           out.push_back(warning(r, "entry " + where(r) + " is shadowed by " + where(*cover),
                                 "remove it: the broader entry already matches every host it does"));
@@ -95,18 +96,19 @@ void lintEnvironment(const Environment& env, bool lint_trusted, ConfigIssues& ou
     }
     if (r.list != ListTag::kDeny) {
       if (const Rule* d = deny.coverOf(r)) {
-        out.push_back(warning(r, "entry " + where(r) + " can never match: every host it names is denied by " + where(*d),
-                              "remove it, or narrow the deny entry"));
+        out.push_back(warning(
+            r,
+            "entry " + where(r) + " can never match: every host it names is denied by " + where(*d),
+            "remove it, or narrow the deny entry"));
       }
     }
     if (r.pattern.kind == Pattern::Kind::kSubdomains && !own.hasExactOrApex(r.pattern.name)) {
       std::string what = r.list == ListTag::kDeny ? "denies" : "allows";
-      out.push_back(warning(
-          r,
-          "entry " + where(r) + " " + what + " subdomains of " + r.pattern.name +
-              " but not " + r.pattern.name + " itself",
-          "if the apex is meant too, write '**." + r.pattern.name + "' or add '" +
-              r.pattern.name + "'"));
+      out.push_back(warning(r,
+                            "entry " + where(r) + " " + what + " subdomains of " + r.pattern.name +
+                                " but not " + r.pattern.name + " itself",
+                            "if the apex is meant too, write '**." + r.pattern.name + "' or add '" +
+                                r.pattern.name + "'"));
     }
   }
 }

@@ -44,7 +44,7 @@ uint64_t HostMatcher::chainHash(uint64_t suffix_hash, const char* label, size_t 
     h ^= h >> 29;
   }
   uint64_t tail = 0;
-  std::memcpy(&tail, label + i, length - i);
+  for (; i < length; ++i) tail = tail << 8 | static_cast<uint8_t>(label[i]);
   h = mix(h ^ tail);
   return h == 0 ? 1 : h;
 }
@@ -91,7 +91,7 @@ uint32_t HostMatcher::addChild(uint32_t parent, uint64_t hash, std::string_view 
   if (const Slot* s = findSlot(hash, parent, label.data(), label.size())) return s->child;
   // Keep the load factor at most 1/2 so that probe sequences stay short.
   if ((node_count_ + 1) * 2 > slots_.size()) {
-    std::vector<Slot> old = std::move(slots_);
+    std::vector<Slot, HugePageAllocator<Slot>> old = std::move(slots_);
     slots_.assign(std::max<size_t>(16, old.size() * 2), Slot{});
     tags_.assign(slots_.size(), 0);
     slot_mask_ = slots_.size() - 1;
@@ -205,7 +205,8 @@ HostMatcher::Result HostMatcher::match(const Host& host, uint16_t port) const no
 
   // Hash every suffix first and prefetch the slot its fingerprint points at: the probes do not
   // depend on each other, so their memory accesses overlap instead of following one another
-  // down the trie. Suffixes without a candidate cost one read of the (cached) tag array.
+  // down the trie. The trie is closed under suffixes, so the first suffix without a candidate
+  // ends the search: a name with no entry costs a few reads of the (cached) tag array.
   constexpr size_t kMaxLabels = 128;  // a 253-octet name has at most 127 labels
   uint64_t hashes[kMaxLabels];
   uint32_t starts[kMaxLabels];
@@ -217,7 +218,9 @@ HostMatcher::Result HostMatcher::match(const Host& host, uint16_t port) const no
     size_t dot = name.rfind('.', end - 1);
     size_t start = dot == std::string::npos ? 0 : dot + 1;
     hash = chainHash(hash, name.data() + start, end - start);
-    if (int64_t c = firstCandidate(hash); c >= 0) __builtin_prefetch(&slots_[c]);
+    const int64_t candidate = firstCandidate(hash);
+    if (candidate < 0) break;
+    __builtin_prefetch(&slots_[static_cast<size_t>(candidate)]);
     hashes[count] = hash;
     starts[count] = static_cast<uint32_t>(start);
     lengths[count] = static_cast<uint32_t>(end - start);
@@ -237,8 +240,8 @@ HostMatcher::Result HostMatcher::match(const Host& host, uint16_t port) const no
     bool seen[kListTagCount][2] = {};
     for (uint32_t k = s->entries_begin; k < s->entries_end; ++k) {
       const NodeEntry& e = k == s->entries_begin ? s->first : entries_[k];
-      bool applies = whole_name ? e.kind != Pattern::Kind::kSubdomains
-                                : e.kind != Pattern::Kind::kExact;
+      bool applies =
+          whole_name ? e.kind != Pattern::Kind::kSubdomains : e.kind != Pattern::Kind::kExact;
       if (!applies) continue;
       int tag = static_cast<int>(e.tag);
       int port_class = (e.port == 0 || e.port == port) ? 0 : 1;

@@ -6,8 +6,8 @@
 // one-byte fingerprint array that stays in cache, so a name with no entry costs no access to
 // the table itself. A suffix's slot depends only on the queried host, so the slots of all
 // suffixes are fetched together before the walk: a hit costs about one memory access however
-// large the table. The walk then follows at most one edge per label. IP literals are looked up in CidrSets (cost bounded
-// by the number of distinct prefix lengths).
+// large the table. The walk then follows at most one edge per label. IP literals are looked up in
+// CidrSets (cost bounded by the number of distinct prefix lengths).
 //
 // Built once, then immutable and shared between threads; match() is noexcept and does not
 // allocate.
@@ -20,6 +20,7 @@
 
 #include "policy/cidr_set.h"
 #include "policy/host.h"
+#include "policy/huge_page_allocator.h"
 #include "policy/pattern.h"
 
 namespace gatehouse::policy {
@@ -95,14 +96,14 @@ class HostMatcher final {
   void insertSlot(const Slot& slot);
   static void consider(TagMatch& m, const NodeEntry& e, uint16_t port) noexcept;
 
-  std::vector<Slot> slots_;
+  std::vector<Slot, HugePageAllocator<Slot>> slots_;
   // One byte per slot: 0 = empty, else the top bits of the slot's hash (never 0). Probing runs
   // over this array, which stays in cache even for very large lists, and touches a slot only
   // when its fingerprint matches; a lookup that finds nothing reads no slot at all.
   std::vector<uint8_t> tags_;
   uint64_t slot_mask_ = 0;
-  size_t node_count_ = 1;  // the root
-  std::string labels_;     // labels longer than kInlineLabel
+  size_t node_count_ = 1;              // the root
+  std::string labels_;                 // labels longer than kInlineLabel
   std::vector<NodeEntry> entries_;     // grouped by node after finalize()
   std::vector<uint32_t> entry_nodes_;  // node of each entries_ element, before finalize()
 

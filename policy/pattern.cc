@@ -38,8 +38,7 @@ std::string lowercase(std::string_view s) {
 PatternParse parseBracketed(std::string_view text) {
   size_t close = text.find(']');
   if (close == std::string_view::npos) {
-    return fail("unbalanced '[' in " + quote(text), "write IPv6 entries as '[2001:db8::7]:443'",
-                0);
+    return fail("unbalanced '[' in " + quote(text), "write IPv6 entries as '[2001:db8::7]:443'", 0);
   }
   std::string_view inner = text.substr(1, close - 1);
   std::string_view rest = text.substr(close + 1);
@@ -127,8 +126,7 @@ PatternParse parsePattern(std::string_view text) {
   }
   if (host.find('/') != std::string_view::npos && !looksNumeric(host)) {
     return fail(quote(text) + " contains a path",
-                "entries name hosts only; rules on paths are not host patterns",
-                host.find('/'));
+                "entries name hosts only; rules on paths are not host patterns", host.find('/'));
   }
 
   // IPv4 address or CIDR.
@@ -209,8 +207,7 @@ PatternParse parsePattern(std::string_view text) {
   }
   if (hp.host->isIp()) {
     if (p.kind != Pattern::Kind::kExact) {
-      return fail("wildcards do not apply to IP addresses",
-                  "use a CIDR such as '192.0.2.0/24'", 0);
+      return fail("wildcards do not apply to IP addresses", "use a CIDR such as '192.0.2.0/24'", 0);
     }
   }
   if (p.kind != Pattern::Kind::kExact && base.find('.') == std::string_view::npos) {
@@ -229,7 +226,8 @@ bool Pattern::matches(const Host& host, uint16_t req_port) const {
   if (host.isIp()) return false;
   const std::string& h = host.text;
   bool is_apex = h == name;
-  bool is_sub = h.size() > name.size() + 1 && h.compare(h.size() - name.size(), name.size(), name) == 0 &&
+  bool is_sub = h.size() > name.size() + 1 &&
+                h.compare(h.size() - name.size(), name.size(), name) == 0 &&
                 h[h.size() - name.size() - 1] == '.';
   switch (kind) {
     case Kind::kExact:

@@ -31,8 +31,8 @@ struct Pattern {
     kCidr,               // 10.0.0.0/8, 192.0.2.7, 2001:db8::/32
   };
   Kind kind = Kind::kExact;
-  std::string name;  // base name without the wildcard prefix (name kinds)
-  Cidr cidr;         // kCidr
+  std::string name;   // base name without the wildcard prefix (name kinds)
+  Cidr cidr;          // kCidr
   uint16_t port = 0;  // 0 = any port the environment allows
   std::string text;   // as written
 

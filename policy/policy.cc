@@ -96,7 +96,9 @@ class Fnv final {
 Decision Environment::checkName(const Host& host, uint16_t port) const noexcept {
   const HostMatcher::Result m = matcher_.match(host, port);
   // Rules are only addressed, not read, on this path: the matcher reports what it needs.
-  const auto ruleAt = [this](int32_t i) { return i >= 0 ? &rules_[static_cast<size_t>(i)] : nullptr; };
+  const auto ruleAt = [this](int32_t i) {
+    return i >= 0 ? &rules_[static_cast<size_t>(i)] : nullptr;
+  };
 
   if (const Rule* r = ruleAt(m[ListTag::kDeny].entry)) {
     return deny(Reason::kHostDenied, r, nullptr);
@@ -237,8 +239,8 @@ struct PolicyBuilder {
                                              "\"custom\"",
                                    "remove it, or set level = \"custom\""});
     }
-    if (config.level == AccessLevel::kCustom && config.domains.empty() &&
-        !config.include_trusted && config.always_allow.empty()) {
+    if (config.level == AccessLevel::kCustom && config.domains.empty() && !config.include_trusted &&
+        config.always_allow.empty()) {
       issues.push_back(ConfigIssue{ConfigIssue::Severity::kWarning, config.pos,
                                    section + " is level \"custom\" with no domains: it allows "
                                              "nothing",
@@ -289,16 +291,17 @@ struct PolicyBuilder {
     snap->environments_.push_back(
         buildEnvironment(config.default_environment, config.trusted, trusted_parsed, out.issues));
     for (const EnvironmentConfig& e : config.environments) {
-      snap->environments_.push_back(buildEnvironment(e, config.trusted, trusted_parsed, out.issues));
+      snap->environments_.push_back(
+          buildEnvironment(e, config.trusted, trusted_parsed, out.issues));
     }
     snap->guard_ = AddressGuard::build(config.addresses, out.issues);
 
-    std::stable_sort(out.issues.begin(), out.issues.end(), [](const ConfigIssue& a,
-                                                              const ConfigIssue& b) {
-      if (a.pos.file != b.pos.file) return a.pos.file < b.pos.file;
-      if (a.pos.line != b.pos.line) return a.pos.line < b.pos.line;
-      return a.pos.column < b.pos.column;
-    });
+    std::stable_sort(out.issues.begin(), out.issues.end(),
+                     [](const ConfigIssue& a, const ConfigIssue& b) {
+                       if (a.pos.file != b.pos.file) return a.pos.file < b.pos.file;
+                       if (a.pos.line != b.pos.line) return a.pos.line < b.pos.line;
+                       return a.pos.column < b.pos.column;
+                     });
     if (!hasErrors(out.issues)) out.snapshot = std::move(snap);
     return out;
   }

@@ -60,7 +60,7 @@ struct Decision {
   // Otherwise the built-in rule that decided: "level:none", "level:trusted", "level:custom",
   // "level:full", "ports", "address-guard", "environment".
   const char* builtin = nullptr;
-  AddressClassification address;          // address decisions: what the guard saw
+  AddressClassification address;           // address decisions: what the guard saw
   const std::string* exemption = nullptr;  // address decisions: the [addresses] allow entry
 
   bool allowed() const { return verdict == Verdict::kAllow; }

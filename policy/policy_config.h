@@ -54,8 +54,8 @@ struct TrustedList {
 };
 
 struct PolicyConfig {
-  EnvironmentConfig default_environment;         // [environment], named "default"
-  std::vector<EnvironmentConfig> environments;   // [environments.NAME], in file order
+  EnvironmentConfig default_environment;        // [environment], named "default"
+  std::vector<EnvironmentConfig> environments;  // [environments.NAME], in file order
   AddressesConfig addresses;
   TrustedList trusted;
 };

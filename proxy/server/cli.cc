@@ -211,7 +211,8 @@ int cmdExplain(const std::vector<std::string>& args, std::ostream& out, std::ost
   const policy::Environment* env = l.snapshot->environment(env_name);
   if (env == nullptr) {
     std::string names;
-    for (const auto& e : l.snapshot->environments()) names += (names.empty() ? "" : ", ") + e->name();
+    for (const auto& e : l.snapshot->environments())
+      names += (names.empty() ? "" : ", ") + e->name();
     return usageError(err, "no environment '" + env_name + "' (environments: " + names + ")");
   }
 
@@ -269,8 +270,7 @@ int cmdCheckConfig(const std::vector<std::string>& args, std::ostream& out, std:
         << " (" << policy::accessLevelName(e->level()) << ")";
   }
   out << "; Trusted list " << l.snapshot->trustedList().version << " from "
-      << l.snapshot->trustedList().source << " (" << l.snapshot->trustedEntryCount()
-      << " entries)";
+      << l.snapshot->trustedList().source << " (" << l.snapshot->trustedEntryCount() << " entries)";
   int warnings = countSeverity(l.issues, policy::ConfigIssue::Severity::kWarning);
   if (warnings > 0) out << "; " << warnings << " warning(s)";
   out << '\n';
@@ -386,7 +386,8 @@ int cmdServe(const std::vector<std::string>& args, size_t from, std::ostream& ou
              std::ostream& err) {
   Args a = parseArgs(args, from, {"config"}, {});
   if (!a.error.empty()) return usageError(err, a.error);
-  if (!a.positional.empty()) return usageError(err, "unexpected argument '" + a.positional[0] + "'");
+  if (!a.positional.empty())
+    return usageError(err, "unexpected argument '" + a.positional[0] + "'");
   const std::string file = optionOr(a, "config", "");
   Loaded l = load(file);
   printIssues(l.issues, err);

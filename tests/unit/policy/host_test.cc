@@ -10,8 +10,8 @@ namespace {
 
 struct HostRow {
   std::string input;
-  HostError error;       // kNone when valid
-  Host::Kind kind;       // when valid
+  HostError error;        // kNone when valid
+  Host::Kind kind;        // when valid
   std::string canonical;  // when valid
   const char* why;
 };

@@ -30,14 +30,14 @@ std::string joined(const ConfigIssues& issues) {
 TEST(Lint, FindsEachKindOfMistakeOnce) {
   PolicyConfig c;
   c.default_environment.level = AccessLevel::kCustom;
-  c.default_environment.domains = entries({"*.example.com",       // 10: no apex
-                                           "a.example.com",       // 11: shadowed by 10
-                                           "**.docs.dev",         // 12
-                                           "docs.dev",            // 13: shadowed by 12
-                                           "ok.dev", "ok.dev",    // 14, 15: duplicate
-                                           "secret.corp.dev",     // 16: denied
-                                           "10.1.0.0/16",         // 17: shadowed by 18
-                                           "10.0.0.0/8"},         // 18
+  c.default_environment.domains = entries({"*.example.com",     // 10: no apex
+                                           "a.example.com",     // 11: shadowed by 10
+                                           "**.docs.dev",       // 12
+                                           "docs.dev",          // 13: shadowed by 12
+                                           "ok.dev", "ok.dev",  // 14, 15: duplicate
+                                           "secret.corp.dev",   // 16: denied
+                                           "10.1.0.0/16",       // 17: shadowed by 18
+                                           "10.0.0.0/8"},       // 18
                                           10);
   c.default_environment.deny = entries({"**.corp.dev"}, 30);
   ConfigIssues lint = lintPolicy(*compileOk(c));
@@ -94,7 +94,8 @@ TEST(Diff, NoChangeIsEmpty) {
   auto b = compileOk(base());
   PolicyDiff d = diffPolicies(*a, *b);
   EXPECT_TRUE(d.empty());
-  EXPECT_EQ(formatDiff(d), "0 environment(s) changed, 0 destination(s) newly allowed, 0 newly denied\n");
+  EXPECT_EQ(formatDiff(d),
+            "0 environment(s) changed, 0 destination(s) newly allowed, 0 newly denied\n");
 }
 
 TEST(Diff, ReportsEntriesAndDestinationsThatChange) {

@@ -150,8 +150,8 @@ TEST(HostMatcher, AgreesWithReferenceOnRandomLists) {
         for (size_t i = 0; i < patterns.size(); ++i) {
           if (static_cast<int>(tags[i]) != t) continue;
           any = any || patterns[i].matches(h, port);
-          any_other_port = any_other_port || (!patterns[i].matches(h, port) &&
-                                              patterns[i].matches(h, 0));
+          any_other_port =
+              any_other_port || (!patterns[i].matches(h, port) && patterns[i].matches(h, 0));
         }
         ASSERT_EQ(r.tags[t].entry >= 0, any) << h.text << ":" << port << " tag " << t;
         if (r.tags[t].entry >= 0) {

@@ -76,7 +76,9 @@ const ParseRow kParseRows[] = {
     {"example.*", false, K::kExact, "", 0, "may only start", 8, "trailing star"},
     {"Example.com", false, K::kExact, "", 0, "lowercase", 0, "B15 uppercase"},
     {"*.EXAMPLE.com", false, K::kExact, "", 0, "lowercase", 2, "uppercase after wildcard"},
-    {"b\xc3\xbc" "cher.example", false, K::kExact, "", 0, "non-ASCII", 1, "B15 unicode"},
+    {"b\xc3\xbc"
+     "cher.example",
+     false, K::kExact, "", 0, "non-ASCII", 1, "B15 unicode"},
     {"https://example.com/", false, K::kExact, "", 0, "looks like a URL", 5, "URL-shaped"},
     {"example.com/path", false, K::kExact, "", 0, "path", 11, "path"},
     {"example..com", false, K::kExact, "", 0, "empty label", -1, "empty label"},

@@ -26,8 +26,8 @@ TrustedList smallTrusted() {
   TrustedList t;
   t.version = "test-1";
   t.source = "test";
-  t.groups.push_back(TrustedGroup{"vc", "Version control",
-                                  entries({"github.com", "api.github.com", "*.gcr.io"})});
+  t.groups.push_back(
+      TrustedGroup{"vc", "Version control", entries({"github.com", "api.github.com", "*.gcr.io"})});
   return t;
 }
 
@@ -56,8 +56,8 @@ PolicyConfig catalogueConfig() {
   mixed.name = "mixed";
   mixed.level = AccessLevel::kCustom;
   mixed.include_trusted = true;
-  mixed.domains = entries({"**.example.dev", "internal.example:8443", "192.0.2.0/24",
-                           "[2001:db8::7]:443"});
+  mixed.domains =
+      entries({"**.example.dev", "internal.example:8443", "192.0.2.0/24", "[2001:db8::7]:443"});
   mixed.ports = {443};
   c.environments.push_back(mixed);
   return c;
@@ -201,9 +201,9 @@ TEST(Policy, DefaultConfigIsTrustedAndDeniesPrivateAddresses) {
   EXPECT_FALSE(env->portAllowed(22));
   Host h = *canonicalizeHost("github.com").host;
   EXPECT_TRUE(snap->check(RequestInfo{"default", "GET", &h, 443}).allowed());
-  EXPECT_FALSE(snap->checkResolved(RequestInfo{"default", "GET", &h, 443},
-                                   *IpAddress::parse("127.0.0.1"))
-                   .allowed());
+  EXPECT_FALSE(
+      snap->checkResolved(RequestInfo{"default", "GET", &h, 443}, *IpAddress::parse("127.0.0.1"))
+          .allowed());
 }
 
 TEST(Policy, EmptyAllowlistDeniesEverything) {  // BAD-INPUTS L2

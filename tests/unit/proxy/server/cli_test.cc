@@ -60,13 +60,14 @@ TEST(Cli, CheckConfigReportsPatternErrorsInsideStrings) {
   const std::string path = ::testing::TempDir() + "/bad_patterns.toml";
   FILE* f = std::fopen(path.c_str(), "w");
   ASSERT_NE(f, nullptr);
-  std::fputs("[environment]\nlevel = \"custom\"\ndomains = [\"ok.example\", \"*.com\", \"a.*.b\"]\n",
-             f);
+  std::fputs(
+      "[environment]\nlevel = \"custom\"\ndomains = [\"ok.example\", \"*.com\", \"a.*.b\"]\n", f);
   std::fclose(f);
   CliRun r = run({"check-config", path});
   EXPECT_EQ(r.status, kExitDenied);
-  EXPECT_TRUE(contains(r.out, "bad_patterns.toml:3:27: error: invalid entry in [environment] "
-                              "domains: '*.com' is a wildcard over a top-level domain"))
+  EXPECT_TRUE(contains(r.out,
+                       "bad_patterns.toml:3:27: error: invalid entry in [environment] "
+                       "domains: '*.com' is a wildcard over a top-level domain"))
       << r.out;
   EXPECT_TRUE(contains(r.out, "bad_patterns.toml:3:38: error:")) << r.out;
   EXPECT_TRUE(contains(r.out, "2 error(s)")) << r.out;
@@ -92,9 +93,9 @@ TEST(Cli, ExplainWithBuiltInDefaults) {
 }
 
 TEST(Cli, ExplainDeniesMalformedTargetsWithTheirReason) {
-  for (const char* target : {"http://2130706433/", "http://allowed.test@evil.test/",
-                             "http://%61llowed.test/", "[fe80::1%25eth0]:443", "127.0.0.1.:80",
-                             "ftp://github.com/", "github.com:0"}) {
+  for (const char* target :
+       {"http://2130706433/", "http://allowed.test@evil.test/", "http://%61llowed.test/",
+        "[fe80::1%25eth0]:443", "127.0.0.1.:80", "ftp://github.com/", "github.com:0"}) {
     CliRun r = run({"explain", target});
     EXPECT_EQ(r.status, kExitDenied) << target;
     EXPECT_EQ(r.firstLine(), "deny malformed-target") << target;
@@ -125,8 +126,8 @@ TEST(Cli, ExplainChecksStaticAnswersAndIpLiterals) {
   CliRun lit = run({"explain", "--config", cfg, "--environment", "open", "http://127.0.0.1/"});
   EXPECT_EQ(lit.status, kExitDenied);
   EXPECT_EQ(lit.firstLine(), "deny address-denied");
-  CliRun meta = run({"explain", "--config", cfg, "--environment", "open",
-                  "http://[::ffff:169.254.169.254]/"});
+  CliRun meta = run(
+      {"explain", "--config", cfg, "--environment", "open", "http://[::ffff:169.254.169.254]/"});
   EXPECT_EQ(meta.firstLine(), "deny address-denied");
   EXPECT_TRUE(contains(meta.out, "address-guard:link-local")) << meta.out;
 
