@@ -138,10 +138,12 @@ PatternParse parsePattern(std::string_view text) {
       size_t slash = host.find('/');
       if (slash != std::string_view::npos) {
         auto base = IpAddress::parseV4(host.substr(0, slash));
-        if (base) {
+        std::string_view len_text = host.substr(slash + 1);
+        if (base && !len_text.empty() && len_text.size() <= 2 &&
+            len_text.find('/') == std::string_view::npos) {
           int len = 0;
-          for (char c : host.substr(slash + 1)) len = len * 10 + (c - '0');
-          if (len <= 32 && host.size() - slash - 1 <= 2 && host.size() > slash + 1) {
+          for (char c : len_text) len = len * 10 + (c - '0');
+          if (len <= 32) {
             why = " has host bits set below the prefix";
             hint = "did you mean '" + Cidr(*base, len).toString() + "'?";
           }

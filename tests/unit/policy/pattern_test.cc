@@ -92,6 +92,8 @@ const ParseRow kParseRows[] = {
     {"example.com:080", false, K::kExact, "", 0, "bad port", 12, "leading zero port"},
     {"example.com:", false, K::kExact, "", 0, "bad port", 12, "empty port"},
     {"10.0.0.1/8", false, K::kExact, "", 0, "host bits", -1, "host bits set"},
+    {"10.0.0.0/99999999999", false, K::kExact, "", 0, "not a valid IPv4", -1, "huge prefix"},
+    {"10.0.0.1/8/8", false, K::kExact, "", 0, "not a valid IPv4", -1, "two slashes"},
     {"10.0.0.0/33", false, K::kExact, "", 0, "not a valid IPv4", -1, "prefix too long"},
     {"0177.0.0.1", false, K::kExact, "", 0, "not a valid IPv4", -1, "octal"},
     {"127.1", false, K::kExact, "", 0, "not a valid IPv4", -1, "short form"},
