@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "policy/hash.h"
+
 namespace gatehouse::policy {
 
 namespace {
@@ -14,21 +16,10 @@ uint64_t prefixMask(int bits) {
   return ~uint64_t{0} << (64 - bits);
 }
 
-// splitmix64 finaliser: std::hash<uint64_t> is the identity on common standard libraries, and
-// masked keys share their low bits (all zero), which would put every range in few buckets.
-uint64_t mix(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
-
 }  // namespace
 
 size_t CidrSet::KeyHash::operator()(const Key& k) const {
-  return static_cast<size_t>(mix(k.hi ^ mix(k.lo + 0x9e3779b97f4a7c15ULL)));
+  return static_cast<size_t>(mix64(k.hi ^ mix64(k.lo + 0x9e3779b97f4a7c15ULL)));
 }
 
 CidrSet::Key CidrSet::keyOf(const IpAddress& masked) {

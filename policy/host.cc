@@ -123,6 +123,17 @@ const char* hostErrorMessage(HostError error) {
   return "malformed host";
 }
 
+std::optional<uint16_t> parsePort(std::string_view s) {
+  if (s.empty() || s.size() > 5 || s[0] == '0') return std::nullopt;
+  unsigned v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (v > 65535) return std::nullopt;
+  return static_cast<uint16_t>(v);
+}
+
 std::string Host::authorityForm() const {
   if (kind == Kind::kIpv6) return "[" + text + "]";
   return text;

@@ -58,6 +58,10 @@ struct HostParse {
   bool ok() const { return host.has_value(); }
 };
 
+// A port as written in URLs, CONNECT targets and host patterns: decimal 1..65535, no sign, no
+// leading zero ("080" is refused: some parsers read it as octal).
+std::optional<uint16_t> parsePort(std::string_view text);
+
 // Canonicalises a host as it appears in a URL authority, a Host header, a CONNECT target or a
 // TLS SNI (IPv6 must be bracketed). Never allocates more than the canonical text.
 HostParse canonicalizeHost(std::string_view raw);

@@ -4,18 +4,11 @@
 #include <cstring>
 #include <numeric>
 
+#include "policy/hash.h"
+
 namespace gatehouse::policy {
 
 namespace {
-
-inline uint64_t mix(uint64_t h) {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 33;
-  return h;
-}
 
 // Lower rank = more specific at the same node.
 int kindRank(Pattern::Kind k) {
@@ -45,7 +38,7 @@ uint64_t HostMatcher::chainHash(uint64_t suffix_hash, const char* label, size_t 
   }
   uint64_t tail = 0;
   for (; i < length; ++i) tail = tail << 8 | static_cast<uint8_t>(label[i]);
-  h = mix(h ^ tail);
+  h = mix64(h ^ tail);
   return h == 0 ? 1 : h;
 }
 

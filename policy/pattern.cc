@@ -16,18 +16,6 @@ PatternParse fail(std::string error, std::string hint, size_t offset = 0) {
 
 std::string quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 
-// Parses a decimal port 1..65535 without sign or leading zeros.
-std::optional<uint16_t> parsePort(std::string_view s) {
-  if (s.empty() || s.size() > 5 || s[0] == '0') return std::nullopt;
-  unsigned v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + static_cast<unsigned>(c - '0');
-  }
-  if (v == 0 || v > 65535) return std::nullopt;
-  return static_cast<uint16_t>(v);
-}
-
 std::string lowercase(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

@@ -21,17 +21,6 @@ TargetError scanBytes(std::string_view s) {
   return TargetError::kNone;
 }
 
-std::optional<uint16_t> parsePort(std::string_view s) {
-  if (s.empty() || s.size() > 5) return std::nullopt;
-  unsigned v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + static_cast<unsigned>(c - '0');
-  }
-  if (v == 0 || v > 65535) return std::nullopt;
-  return static_cast<uint16_t>(v);
-}
-
 // Splits "host[:port]" / "[v6][:port]" and canonicalises the host. `require_port` for CONNECT.
 TargetParse parseAuthority(std::string_view authority, bool require_port, uint16_t default_port) {
   if (authority.find('@') != std::string_view::npos) return fail(TargetError::kUserinfo);
@@ -59,7 +48,7 @@ TargetParse parseAuthority(std::string_view authority, bool require_port, uint16
 
   Target t;
   if (port_text) {
-    auto port = parsePort(*port_text);
+    auto port = policy::parsePort(*port_text);
     if (!port) return fail(TargetError::kBadPort);
     t.port = *port;
     t.port_explicit = true;

@@ -133,3 +133,38 @@ TEST(Host, EveryErrorHasCodeAndMessage) {
 
 }  // namespace
 }  // namespace gatehouse::policy
+
+namespace gatehouse::policy {
+namespace {
+
+TEST(Host, ParsePortIsOneGrammarForEveryPort) {
+  const std::pair<const char*, int> rows[] = {
+      {"1", 1},    {"80", 80},    {"443", 443},  {"65535", 65535}, {"0", -1},   {"00", -1},
+      {"080", -1}, {"65536", -1}, {"99999", -1}, {"123456", -1},   {"+80", -1}, {"-1", -1},
+      {"", -1},    {"8o", -1},    {" 80", -1},   {"80 ", -1},
+  };
+  for (const auto& [text, want] : rows) {
+    std::optional<uint16_t> got = parsePort(text);
+    if (want < 0) {
+      EXPECT_FALSE(got.has_value()) << '"' << text << '"';
+    } else {
+      ASSERT_TRUE(got.has_value()) << text;
+      EXPECT_EQ(*got, want) << text;
+    }
+  }
+}
+
+// Canonical output is a fixed point: matcher, resolver, SNI check and logs agree on one form.
+TEST(Host, CanonicalFormIsAFixedPoint) {
+  for (const char* raw : {"Api.Example.COM.", "[0:0:0:0:0:FFFF:7F00:1]", "192.0.2.7", "a_b.test"}) {
+    HostParse once = canonicalizeHost(raw);
+    ASSERT_TRUE(once.ok()) << raw;
+    HostParse twice = canonicalizeHost(once.host->authorityForm());
+    ASSERT_TRUE(twice.ok()) << raw;
+    EXPECT_EQ(twice.host->text, once.host->text);
+    EXPECT_EQ(twice.host->kind, once.host->kind);
+  }
+}
+
+}  // namespace
+}  // namespace gatehouse::policy

@@ -17,8 +17,13 @@
 #include <tuple>
 #include <vector>
 
+#include "tests/unit/test_text.h"
+
 namespace gatehouse::http {
 namespace {
+
+using testing_text::paramName;
+using testing_text::printable;
 
 using namespace std::string_literals;
 
@@ -96,35 +101,6 @@ class StrictParser {
 const char* reason(const llhttp_t* parser) {
   const char* r = llhttp_get_error_reason(parser);
   return r == nullptr ? "" : r;
-}
-
-std::string printable(std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-    }
-  }
-  return out;
-}
-
-std::string paramName(const char* id, size_t index) {
-  std::string name;
-  for (const char* c = id; *c != '\0'; ++c) {
-    name += ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9'))
-                ? *c
-                : '_';
-  }
-  return name + "_" + std::to_string(index);
 }
 
 // Request builders. `fields` is zero or more complete field lines ("Name: value\r\n").

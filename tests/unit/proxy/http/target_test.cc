@@ -13,9 +13,13 @@
 #include <vector>
 
 #include "policy/host.h"
+#include "tests/unit/test_text.h"
 
 namespace gatehouse::http {
 namespace {
+
+using testing_text::paramName;
+using testing_text::printable;
 
 using policy::Host;
 using policy::HostError;
@@ -53,39 +57,12 @@ TargetParse parse(Form form, std::string_view input) {
   return {};
 }
 
-// The input with every byte outside printable ASCII written as \xNN, for failure messages.
-std::string printable(std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-    }
-  }
-  return out;
-}
-
 std::string describe(const TargetParse& p) {
   if (p.ok()) {
     return "accepted: host " + p.target->host.text + " port " + std::to_string(p.target->port) +
            " path \"" + p.target->path + "\"";
   }
   return "refused: " + p.message() + " (host error " + policy::hostErrorCode(p.host_error) + ")";
-}
-
-// Test-suite names for gtest: letters, digits and '_' only.
-std::string paramName(const char* id, size_t index) {
-  std::string name;
-  for (const char* c = id; *c != '\0'; ++c) {
-    name += ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9'))
-                ? *c
-                : '_';
-  }
-  return name + "_" + std::to_string(index);
 }
 
 // Names of exact lengths for the RFC 1035 boundaries (B11).
@@ -277,6 +254,11 @@ std::vector<RefusedRow> refusedRows() {
        "2^32 + 80: a 32-bit wrap would give 80"},
       {"B14", F::kAbsolute, "http://allowed.test:000080/", E::kBadPort,
        "more than five digits even if the value is 80"},
+      // One port grammar everywhere (policy::parsePort): no leading zero, which some parsers
+      // read as octal, so the proxy and the policy can never disagree on the number.
+      {"B14", F::kAbsolute, "http://allowed.test:080/", E::kBadPort, "leading zero"},
+      {"B14", F::kAbsolute, "http://allowed.test:00080/", E::kBadPort, "five digits with zeros"},
+      {"B14", F::kAuthority, "allowed.test:0443", E::kBadPort, "CONNECT leading zero"},
       {"B14", F::kAbsolute, "http://allowed.test:+80/", E::kBadPort, "sign"},
       {"B14", F::kAbsolute, "http://allowed.test:-80/", E::kBadPort, "negative"},
       {"B14", F::kAbsolute, "http://allowed.test:/", E::kBadPort, "empty port"},
@@ -466,21 +448,13 @@ std::vector<AcceptedRow> acceptedRows() {
       {"B11", F::kAuthority, k253 + ":443", "", K::kName, k253, 443, true, "",
        "253-octet name in CONNECT"},
 
-      // B14: port boundaries and leading zeros. A leading zero never means octal in a port
-      // (RFC 3986 port = *DIGIT; WHATWG, curl, Go and glibc all read decimal), and only the
-      // parsed number is used from here on.
+      // B14: port boundaries.
       {"B14", F::kAbsolute, "http://allowed.test:1/", "http", K::kName, "allowed.test", 1, true,
        "/", "lowest port"},
       {"B14", F::kAbsolute, "http://allowed.test:65535/", "http", K::kName, "allowed.test", 65535,
        true, "/", "highest port"},
-      {"B14", F::kAbsolute, "http://allowed.test:080/", "http", K::kName, "allowed.test", 80, true,
-       "/", "leading zero is decimal 80"},
-      {"B14", F::kAbsolute, "http://allowed.test:00080/", "http", K::kName, "allowed.test", 80,
-       true, "/", "five digits with zeros"},
       {"B14", F::kAbsolute, "http://allowed.test:22/", "http", K::kName, "allowed.test", 22, true,
        "/", "policy ports parse; the policy denies them (403, not 400)"},
-      {"B14", F::kAuthority, "allowed.test:0443", "", K::kName, "allowed.test", 443, true, "",
-       "CONNECT leading zero"},
       {"B14", F::kAuthority, "allowed.test:65535", "", K::kName, "allowed.test", 65535, true, "",
        "CONNECT highest port"},
       {"B14", F::kAuthority, "allowed.test:6379", "", K::kName, "allowed.test", 6379, true, "",
