@@ -988,7 +988,7 @@ class ConfigReader final {
     }
     SourcePos env_pos;
     if (r_.readString(t, where, "environment", session.environment, &env_pos)) {
-      session_environments_.push_back({session.environment, env_pos});
+      session_environments_.emplace_back(session.environment, env_pos);
     }
     SourcePos credential_pos;
     if (r_.readString(t, where, "credential_sha256", session.credential_sha256, &credential_pos)) {

@@ -33,7 +33,7 @@ std::string environmentTag(const Environment& env) { return env.name() + "@" + e
 
 std::string decisionSummary(const Decision& d, const Environment* env, const Host& host,
                             uint16_t port) {
-  const std::string t = target(host, port);
+  std::string t = target(host, port);
   const std::string level = env ? accessLevelName(env->level()) : "?";
   switch (d.reason) {
     case Reason::kAllowListed:

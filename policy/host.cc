@@ -76,7 +76,6 @@ const char* hostErrorCode(HostError error) {
     case HostError::kNameTooLong:
       return "name-too-long";
     case HostError::kNumericName:
-      return "ambiguous-ip-literal";
     case HostError::kTrailingDotIp:
       return "ambiguous-ip-literal";
     case HostError::kBadBrackets:
@@ -123,10 +122,10 @@ const char* hostErrorMessage(HostError error) {
   return "malformed host";
 }
 
-std::optional<uint16_t> parsePort(std::string_view s) {
-  if (s.empty() || s.size() > 5 || s[0] == '0') return std::nullopt;
+std::optional<uint16_t> parsePort(std::string_view text) {
+  if (text.empty() || text.size() > 5 || text[0] == '0') return std::nullopt;
   unsigned v = 0;
-  for (char c : s) {
+  for (char c : text) {
     if (c < '0' || c > '9') return std::nullopt;
     v = v * 10 + static_cast<unsigned>(c - '0');
   }

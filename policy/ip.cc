@@ -129,8 +129,9 @@ std::optional<IpAddress> IpAddress::parseV6(std::string_view s) {
   int out = 0;
   for (int i = 0; i < count; ++i) {
     if (i == gap) out += zeros;
-    bytes[2 * out] = static_cast<uint8_t>(groups[i] >> 8);
-    bytes[2 * out + 1] = static_cast<uint8_t>(groups[i]);
+    const auto at = static_cast<size_t>(out) * 2;
+    bytes[at] = static_cast<uint8_t>(groups[i] >> 8);
+    bytes[at + 1] = static_cast<uint8_t>(groups[i]);
     ++out;
   }
   return IpAddress::v6(bytes);
@@ -155,7 +156,9 @@ std::string IpAddress::toString() const {
     return buf;
   }
   uint16_t g[8];
-  for (int i = 0; i < 8; ++i) g[i] = static_cast<uint16_t>(bytes_[2 * i] << 8 | bytes_[2 * i + 1]);
+  for (size_t i = 0; i < 8; ++i) {
+    g[i] = static_cast<uint16_t>(bytes_[2 * i] << 8 | bytes_[2 * i + 1]);
+  }
   // RFC 5952: compress the longest run (>= 2) of zero groups, the first one on ties.
   int best_start = -1;
   int best_len = 0;

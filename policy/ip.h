@@ -26,7 +26,7 @@ class IpAddress final {
 
   // Strict parsers; nullopt for anything that is not exactly the canonical form described above.
   static std::optional<IpAddress> parseV4(std::string_view text);
-  static std::optional<IpAddress> parseV6(std::string_view text);
+  static std::optional<IpAddress> parseV6(std::string_view s);
   // Either family (IPv6 without brackets).
   static std::optional<IpAddress> parse(std::string_view text);
 
