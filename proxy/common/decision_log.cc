@@ -1,0 +1,92 @@
+#include "proxy/common/decision_log.h"
+
+#include <ctime>
+
+namespace gatehouse::common {
+
+std::string jsonEscape(std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(s.size() + 8);
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20 || c >= 0x7f) {
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 0xf];
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out;
+}
+
+std::string formatDecision(const DecisionRecord& r) {
+  const auto since_epoch = r.time.time_since_epoch();
+  const auto secs = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
+  const auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch - secs).count();
+  std::time_t t = static_cast<std::time_t>(secs.count());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char when[96];
+  std::snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(millis));
+  char duration[32];
+  std::snprintf(duration, sizeof duration, "%.3f", r.duration_ms);
+
+  auto field = [](const char* name, std::string_view value) {
+    return std::string(",\"") + name + "\":\"" + jsonEscape(value) + "\"";
+  };
+  std::string line = std::string("{\"time\":\"") + when + "\"";
+  line += field("kind", r.kind);
+  line += field("client", r.client);
+  line += field("session", r.session);
+  line += field("environment", r.environment);
+  line += field("method", r.method);
+  line += field("host", r.host);
+  line += ",\"port\":" + std::to_string(r.port);
+  line += field("decision", r.decision);
+  line += field("reason", r.reason);
+  line += field("rule", r.rule);
+  line += ",\"status\":" + std::to_string(r.status);
+  if (!r.sni.empty()) line += field("sni", r.sni);
+  line += ",\"bytes_up\":" + std::to_string(r.bytes_up);
+  line += ",\"bytes_down\":" + std::to_string(r.bytes_down);
+  line += std::string(",\"duration_ms\":") + duration + "}\n";
+  return line;
+}
+
+DecisionLog::DecisionLog(FILE* out, bool owned) : out_(out), owned_(owned) {}
+
+DecisionLog::~DecisionLog() {
+  if (owned_ && out_ != nullptr) std::fclose(out_);
+}
+
+void DecisionLog::write(const DecisionRecord& record) {
+  if (out_ == nullptr) return;
+  const std::string line = formatDecision(record);
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::fwrite(line.data(), 1, line.size(), out_);
+  std::fflush(out_);
+}
+
+}  // namespace gatehouse::common
