@@ -24,6 +24,7 @@ struct Config {
   std::string file;          // where it was loaded from ("" = built-in defaults)
   std::string trusted_file;  // [trusted] file: overrides the embedded Trusted list ("" = embedded)
   server::ListenerConfig listener;
+  server::LogConfig log;
   AdminConfig admin;
   policy::PolicyConfig policy;
   net::ResolverConfig resolver;

@@ -678,10 +678,11 @@ class ConfigReader final {
   // is returned in *trusted_text.
   void read(const toml::table& root, std::optional<std::string>* trusted_text) {
     r_.checkKeys(root, "",
-                 {"listener", "admin", "environment", "environments", "addresses", "resolver",
-                  "git", "sessions", "trusted"});
+                 {"listener", "log", "admin", "environment", "environments", "addresses",
+                  "resolver", "git", "sessions", "trusted"});
     if (const toml::table* t = r_.table(root, "", "listener")) readListener(*t);
     if (const toml::table* t = r_.table(root, "", "admin")) readAdmin(*t);
+    if (const toml::table* t = r_.table(root, "", "log")) readLog(*t);
     if (const toml::table* t = r_.table(root, "", "environment")) {
       config_.policy.default_environment.pos = r_.pos(*t);
       readEnvironment(*t, "[environment]", config_.policy.default_environment);
@@ -709,13 +710,38 @@ class ConfigReader final {
   void readListener(const toml::table& t) {
     const std::string where = "[listener]";
     auto& listener = config_.listener;
-    r_.checkKeys(t, where, {"address", "workers"});
+    r_.checkKeys(t, where,
+                 {"address", "workers", "header_timeout_ms", "idle_timeout_ms",
+                  "connect_timeout_ms", "response_timeout_ms", "tunnel_idle_timeout_ms",
+                  "drain_timeout_ms", "max_connections", "max_header_bytes", "max_headers",
+                  "max_uri_bytes", "allow_missing_sni", "allow_non_tls", "allow_ech"});
     if (r_.readString(t, where, "address", listener.address, &listener.address_pos)) {
       checkEndpointValue(where, "address", listener.address, listener.address_pos, 0,
                          "127.0.0.1:3128", "");
     }
     r_.readInt(t, where, "workers", 0, 256, "0 = one per core", listener.workers,
                &listener.workers_pos);
+    constexpr int kHour = 3600 * 1000;
+    r_.readInt(t, where, "header_timeout_ms", 100, kHour, "", listener.header_timeout_ms);
+    r_.readInt(t, where, "idle_timeout_ms", 100, 24 * kHour, "", listener.idle_timeout_ms);
+    r_.readInt(t, where, "connect_timeout_ms", 10, kHour, "", listener.connect_timeout_ms);
+    r_.readInt(t, where, "response_timeout_ms", 100, 24 * kHour, "", listener.response_timeout_ms);
+    r_.readInt(t, where, "tunnel_idle_timeout_ms", 100, 24 * kHour, "",
+               listener.tunnel_idle_timeout_ms);
+    r_.readInt(t, where, "drain_timeout_ms", 0, kHour, "", listener.drain_timeout_ms);
+    r_.readInt(t, where, "max_connections", 1, 10000000, "", listener.max_connections);
+    r_.readInt(t, where, "max_header_bytes", 1024, 1 << 20, "", listener.max_header_bytes);
+    r_.readInt(t, where, "max_headers", 8, 10000, "", listener.max_headers);
+    r_.readInt(t, where, "max_uri_bytes", 256, 1 << 20, "", listener.max_uri_bytes);
+    r_.readBool(t, where, "allow_missing_sni", listener.allow_missing_sni);
+    r_.readBool(t, where, "allow_non_tls", listener.allow_non_tls);
+    r_.readBool(t, where, "allow_ech", listener.allow_ech);
+  }
+
+  void readLog(const toml::table& t) {
+    const std::string where = "[log]";
+    r_.checkKeys(t, where, {"decisions"});
+    r_.readString(t, where, "decisions", config_.log.decisions, &config_.log.decisions_pos);
   }
 
   void readAdmin(const toml::table& t) {

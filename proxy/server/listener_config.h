@@ -12,6 +12,31 @@ struct ListenerConfig {
   policy::SourcePos address_pos;
   int workers = 0;  // event-loop threads; 0 = one per core
   policy::SourcePos workers_pos;
+
+  // Timeouts (SPEC §5), milliseconds.
+  int header_timeout_ms = 10000;        // a request head must arrive within this (slowloris)
+  int idle_timeout_ms = 60000;          // keep-alive connection idle between requests
+  int connect_timeout_ms = 5000;        // per upstream address
+  int response_timeout_ms = 30000;      // upstream response head after the request was sent
+  int tunnel_idle_timeout_ms = 300000;  // CONNECT tunnel without a byte either way
+  int drain_timeout_ms = 10000;         // SIGTERM: how long in-flight requests may finish
+
+  // Limits.
+  int max_connections = 10000;   // client connections per process; beyond: 503 and close
+  int max_header_bytes = 65536;  // request head (431 beyond)
+  int max_headers = 100;         // header fields (431 beyond)
+  int max_uri_bytes = 8192;      // request-target (414 beyond)
+
+  // What a CONNECT to a host name may carry (SPEC §3 step 7); the SNI must always equal the host.
+  bool allow_missing_sni = false;  // a TLS ClientHello without server_name
+  bool allow_non_tls = false;      // first bytes that are not a TLS ClientHello
+  bool allow_ech = false;          // encrypted_client_hello (the outer SNI is still checked)
+};
+
+// [log]
+struct LogConfig {
+  std::string decisions = "stdout";  // "stdout", "stderr", "" (off) or a file path (appended)
+  policy::SourcePos decisions_pos;
 };
 
 }  // namespace gatehouse::server

@@ -200,7 +200,8 @@ const char* parseClientHelloBody(Cursor body, ClientHelloInfo* info, std::string
         break;
       }
       case kExtAlpn:
-        if (!parseAlpn(data, &info->alpn)) return "malformed application_layer_protocol_negotiation";
+        if (!parseAlpn(data, &info->alpn))
+          return "malformed application_layer_protocol_negotiation";
         break;
       case kExtSupportedVersions:
         if (!parseSupportedVersions(data, &info->supports_tls13)) {
@@ -285,8 +286,7 @@ void ClientHelloReader::parse() {
         return;
       }
       if (length > kMaxRecordLength) {
-        fail(HelloStatus::kMalformed,
-             "record length " + std::to_string(length) + " exceeds 16384");
+        fail(HelloStatus::kMalformed, "record length " + std::to_string(length) + " exceeds 16384");
         return;
       }
       pos_ += kRecordHeaderBytes;
@@ -302,8 +302,8 @@ void ClientHelloReader::parse() {
     onHandshakeBytes();
   }
   if (status_ == HelloStatus::kNeedMore && end == max_bytes_) {
-    fail(HelloStatus::kTooLarge, "no complete ClientHello within " + std::to_string(max_bytes_) +
-                                     " bytes");
+    fail(HelloStatus::kTooLarge,
+         "no complete ClientHello within " + std::to_string(max_bytes_) + " bytes");
   }
 }
 

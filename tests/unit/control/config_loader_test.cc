@@ -109,12 +109,17 @@ TEST(ConfigLoaderTest, UnknownKeysAreErrorsAtEveryLevel) {
       {"top-level typo", "[lisener]\n", "unknown key 'lisener' at the top level", 1, 2,
        "did you mean 'listener'?"},
       {"top-level unrelated", "[metrics]\n", "unknown key 'metrics' at the top level", 1, 2,
-       "valid top-level keys: listener, admin, environment, environments, addresses, resolver, "
+       "valid top-level keys: listener, log, admin, environment, environments, addresses, "
+       "resolver, "
        "git, sessions, trusted"},
       {"transposition", "[listener]\nwrokers = 4\n", "unknown key 'wrokers' in [listener]", 2, 1,
        "did you mean 'workers'?"},
       {"no close candidate", "[listener]\nthreads = 4\n", "unknown key 'threads' in [listener]", 2,
-       1, "valid keys: address, workers"},
+       1, "valid keys: address, workers, header_timeout_ms"},
+      {"log", "[log]\ndecision = \"x\"\n", "unknown key 'decision' in [log]", 2, 1,
+       "did you mean 'decisions'?"},
+      {"listener timeout range", "[listener]\nheader_timeout_ms = 5\n",
+       "[listener] header_timeout_ms = 5 is out of range", 2, 21, "use a value in 100..3600000"},
       {"admin", "[admin]\ntoken = \"x\"\n", "unknown key 'token' in [admin]", 2, 1,
        "valid keys: address, token_file"},
       {"environment", "[environment]\ndomain = []\n", "unknown key 'domain' in [environment]", 2, 1,
