@@ -38,6 +38,8 @@ class Tunnel final {
   void start(std::string early_client_bytes);
 
   const Stats& stats() const { return stats_; }
+  // Closes both sides now (drain deadline, shutdown); on_closed runs as for any other end.
+  void close() { finish("closed-by-proxy", true); }
   // Bytes the proxy holds for the client (or the upstream), not yet accepted by the kernel.
   size_t queuedToClient() const { return client_ ? client_->queuedBytes() : 0; }
   size_t queuedToUpstream() const { return upstream_ ? upstream_->queuedBytes() : 0; }

@@ -91,7 +91,7 @@ class CaresResolver final : public DnsResolver {
   size_t cacheSize() const { return cache_.size(); }
 
  private:
-  class Request;
+  struct Request;
   struct Query;
   using RequestList = std::list<Request*>;
 

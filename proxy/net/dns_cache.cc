@@ -31,8 +31,7 @@ std::optional<DnsAnswer> DnsCache::lookup(const std::string& name, event::Monoto
   return answer;
 }
 
-void DnsCache::insert(const std::string& name, const DnsAnswer& answer,
-                      event::MonotonicTime now) {
+void DnsCache::insert(const std::string& name, const DnsAnswer& answer, event::MonotonicTime now) {
   auto it = entries_.find(name);
   if (it != entries_.end()) erase(it);
   if (max_entries_ == 0 || !cacheable(answer)) return;

@@ -12,6 +12,7 @@
 #include "policy/lint.h"
 #include "policy/policy.h"
 #include "proxy/http/target.h"
+#include "proxy/server/server.h"
 
 namespace gatehouse::server {
 
@@ -395,18 +396,13 @@ int cmdServe(const std::vector<std::string>& args, size_t from, std::ostream& ou
     err << "gatehouse: not starting: the configuration has errors\n";
     return kExitUsage;
   }
-  out << "gatehouse " << GATEHOUSE_VERSION << ": configuration "
-      << (file.empty() ? "<built-in defaults>" : file) << " is valid\n";
+  err << "gatehouse " << GATEHOUSE_VERSION << ": " << (file.empty() ? "<built-in defaults>" : file);
   for (const auto& e : l.snapshot->environments()) {
-    out << "  environment " << policy::environmentTag(*e) << ": level "
-        << policy::accessLevelName(e->level()) << ", " << e->rules().size() << " entries\n";
+    err << ", environment " << policy::environmentTag(*e) << " ("
+        << policy::accessLevelName(e->level()) << ")";
   }
-  out << "  Trusted list " << l.snapshot->trustedList().version << " ("
-      << l.snapshot->trustedEntryCount() << " entries)\n"
-      << "  listener " << l.config.listener.address << '\n';
-  err << "gatehouse: this build has the policy engine and its tools (explain, policy test, lint, "
-         "diff) but no proxy listener yet; nothing is served\n";
-  return kExitOk;
+  err << ", Trusted list " << l.snapshot->trustedList().version << '\n';
+  return server::serve(file, out, err);
 }
 
 }  // namespace

@@ -149,15 +149,12 @@ bool parseSupportedVersions(Cursor ext, bool* tls13) {
   return true;
 }
 
-// Parses a complete ClientHello body (the handshake message without its 4-byte header). On
-// failure returns a reason and leaves *info partly filled (the caller discards it).
-const char* parseClientHelloBody(Cursor body, ClientHelloInfo* info, std::string* detail) {
+// Parses a complete ClientHello body (the handshake message without its 4-byte header). Returns
+// "" or the reason it is malformed; on failure *info is partly filled and the caller drops it.
+std::string parseClientHelloBody(Cursor body, ClientHelloInfo* info) {
   uint16_t version = 0;
   if (!body.readU16(&version)) return "ClientHello truncated in legacy_version";
-  if ((version >> 8) != 3) {
-    *detail = hex4(version);
-    return "ClientHello legacy_version major is not 3: ";
-  }
+  if ((version >> 8) != 3) return "ClientHello legacy_version major is not 3: " + hex4(version);
   info->legacy_version = version;
   if (!body.skip(kRandomBytes)) return "ClientHello truncated in random";
   Cursor session_id(nullptr, 0);
@@ -172,7 +169,7 @@ const char* parseClientHelloBody(Cursor body, ClientHelloInfo* info, std::string
   if (!body.takeU8Prefixed(&compression)) return "ClientHello truncated in compression_methods";
   if (compression.empty()) return "compression_methods is empty";
   // Extensions are optional before TLS 1.3; a ClientHello without them has no SNI.
-  if (body.empty()) return nullptr;
+  if (body.empty()) return "";
   Cursor extensions(nullptr, 0);
   if (!body.takeU16Prefixed(&extensions)) return "extensions length exceeds the ClientHello";
   if (!body.empty()) return "bytes after the extensions block";
@@ -184,10 +181,7 @@ const char* parseClientHelloBody(Cursor body, ClientHelloInfo* info, std::string
     if (!extensions.readU16(&type) || !extensions.takeU16Prefixed(&data)) {
       return "extension length exceeds the extensions block";
     }
-    if (!seen.insert(type).second) {
-      *detail = hex4(type);
-      return "duplicate extension type ";
-    }
+    if (!seen.insert(type).second) return "duplicate extension type " + hex4(type);
     switch (type) {
       case kExtServerName: {
         std::string name;
@@ -200,8 +194,9 @@ const char* parseClientHelloBody(Cursor body, ClientHelloInfo* info, std::string
         break;
       }
       case kExtAlpn:
-        if (!parseAlpn(data, &info->alpn))
+        if (!parseAlpn(data, &info->alpn)) {
           return "malformed application_layer_protocol_negotiation";
+        }
         break;
       case kExtSupportedVersions:
         if (!parseSupportedVersions(data, &info->supports_tls13)) {
@@ -218,7 +213,7 @@ const char* parseClientHelloBody(Cursor body, ClientHelloInfo* info, std::string
         break;
     }
   }
-  return nullptr;
+  return "";
 }
 
 }  // namespace
@@ -332,11 +327,10 @@ void ClientHelloReader::onHandshakeBytes() {
   if (handshake_.size() < message) return;
 
   ClientHelloInfo info;
-  std::string detail;
-  const char* reason = parseClientHelloBody(
-      Cursor(handshake_.data() + kHandshakeHeaderBytes, length), &info, &detail);
-  if (reason != nullptr) {
-    fail(HelloStatus::kMalformed, reason + detail);
+  std::string reason =
+      parseClientHelloBody(Cursor(handshake_.data() + kHandshakeHeaderBytes, length), &info);
+  if (!reason.empty()) {
+    fail(HelloStatus::kMalformed, std::move(reason));
     return;
   }
   // The fragment that completed the message reached the end of the buffer view or of its

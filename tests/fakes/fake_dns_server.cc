@@ -171,7 +171,8 @@ FakeDnsAnswer FakeDnsAnswer::addresses(const std::vector<std::string>& literals,
 FakeDnsAnswer FakeDnsAnswer::manyV4(int count, uint32_t ttl) {
   FakeDnsAnswer a;
   for (int i = 0; i < count; ++i) {
-    a.records.push_back({"10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1), ttl});
+    a.records.push_back(
+        {"10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1), ttl});
   }
   return a;
 }
@@ -284,9 +285,19 @@ void FakeDnsServer::setSequence(std::string_view name, std::vector<FakeDnsAnswer
   zone_[canonical(name)] = Entry{std::move(answers), {}};
 }
 
-void FakeDnsServer::remove(std::string_view name) {
+void FakeDnsServer::setForType(std::string_view name, uint16_t type, FakeDnsAnswer answer) {
+  validate(answer);
   std::lock_guard<std::mutex> lock(mutex_);
-  zone_.erase(canonical(name));
+  typed_zone_[{canonical(name), type}] = std::move(answer);
+}
+
+void FakeDnsServer::remove(std::string_view name) {
+  std::string key = canonical(name);
+  std::lock_guard<std::mutex> lock(mutex_);
+  zone_.erase(key);
+  for (auto it = typed_zone_.begin(); it != typed_zone_.end();) {
+    it = it->first.first == key ? typed_zone_.erase(it) : std::next(it);
+  }
 }
 
 void FakeDnsServer::setDefault(FakeDnsAnswer answer) {
@@ -315,9 +326,8 @@ size_t FakeDnsServer::queryCount(std::string_view name) const {
 size_t FakeDnsServer::queryCount(std::string_view name, uint16_t type) const {
   std::string key = canonical(name);
   std::lock_guard<std::mutex> lock(mutex_);
-  return static_cast<size_t>(std::count_if(log_.begin(), log_.end(), [&](const Query& q) {
-    return q.name == key && q.type == type;
-  }));
+  return static_cast<size_t>(std::count_if(
+      log_.begin(), log_.end(), [&](const Query& q) { return q.name == key && q.type == type; }));
 }
 
 void FakeDnsServer::clearQueries() {
@@ -332,6 +342,9 @@ bool FakeDnsServer::waitForQueries(size_t count, std::chrono::milliseconds timeo
 
 // Caller holds mutex_.
 FakeDnsAnswer FakeDnsServer::answerFor(const std::string& name, uint16_t type, bool advance) {
+  if (auto typed = typed_zone_.find({name, type}); typed != typed_zone_.end()) {
+    return typed->second;
+  }
   auto it = zone_.find(name);
   if (it == zone_.end()) return default_answer_;
   Entry& e = it->second;
@@ -398,8 +411,8 @@ void FakeDnsServer::handleUdp() {
   while (true) {
     sockaddr_in peer{};
     socklen_t peer_len = sizeof(peer);
-    ssize_t n = recvfrom(udp_fd_, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&peer),
-                         &peer_len);
+    ssize_t n =
+        recvfrom(udp_fd_, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&peer), &peer_len);
     if (n <= 0) return;
     std::vector<uint8_t> peer_bytes(reinterpret_cast<uint8_t*>(&peer),
                                     reinterpret_cast<uint8_t*>(&peer) + sizeof(peer));
@@ -437,8 +450,8 @@ bool FakeDnsServer::readTcp(TcpConn& conn) {
     if (in.size() - pos - 2 < len) break;
     handleQuery(in.data() + pos + 2, len, true, {}, id);
     pos += 2 + len;
-    auto it = std::find_if(conns_.begin(), conns_.end(),
-                           [&](const TcpConn& c) { return c.id == id; });
+    auto it =
+        std::find_if(conns_.begin(), conns_.end(), [&](const TcpConn& c) { return c.id == id; });
     if (it == conns_.end() || it->fd < 0) return false;
   }
   auto it =

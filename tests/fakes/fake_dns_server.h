@@ -106,6 +106,9 @@ class FakeDnsServer final {
   void set(std::string_view name, FakeDnsAnswer answer);
   // The n-th query of a given type for `name` gets answers[n % answers.size()].
   void setSequence(std::string_view name, std::vector<FakeDnsAnswer> answers);
+  // Overrides what `name` answers for one query type only (e.g. a silent AAAA).
+  void setForType(std::string_view name, uint16_t type, FakeDnsAnswer answer);
+  // Forgets the name, type overrides included.
   void remove(std::string_view name);
   // For names never set (initially: NXDOMAIN).
   void setDefault(FakeDnsAnswer answer);
@@ -158,6 +161,7 @@ class FakeDnsServer final {
   mutable std::mutex mutex_;
   mutable std::condition_variable logged_;
   std::map<std::string, Entry> zone_;
+  std::map<std::pair<std::string, uint16_t>, FakeDnsAnswer> typed_zone_;
   FakeDnsAnswer default_answer_ = FakeDnsAnswer::error(DnsRcode::kNxDomain);
   std::vector<Query> log_;
 

@@ -46,11 +46,13 @@ bool consistent(const ClientHelloReader& r, const uint8_t* data, size_t size, si
     return false;
   }
   if (r.status() == HelloStatus::kNeedMore && buf.size() >= max_bytes) return false;
-  return (r.status() == HelloStatus::kNeedMore) == (r.error()[0] == '\0');
+  const bool refused = r.status() != HelloStatus::kNeedMore && r.status() != HelloStatus::kDone;
+  return refused == (r.error()[0] != '\0');
 }
 
 }  // namespace
 
+// NOLINTNEXTLINE(readability-identifier-naming): the name libFuzzer calls.
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const uint8_t seed = data[0];

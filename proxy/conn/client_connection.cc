@@ -1,0 +1,619 @@
+#include "proxy/conn/client_connection.h"
+
+#include <cstdio>
+
+#include "policy/explain.h"
+
+namespace gatehouse::conn {
+
+namespace {
+
+http::RequestParserOptions parserOptions(const server::ListenerConfig& l) {
+  http::RequestParserOptions o;
+  o.max_target = static_cast<size_t>(l.max_uri_bytes);
+  o.max_header_bytes = static_cast<size_t>(l.max_header_bytes);
+  o.max_headers = static_cast<size_t>(l.max_headers);
+  return o;
+}
+
+const char* proxyErrorFor(const policy::Decision& d) {
+  switch (d.reason) {
+    case policy::Reason::kAddressDenied:
+      return "destination_ip_prohibited";
+    case policy::Reason::kProxyLoop:
+      return "proxy_loop_detected";
+    default:
+      return "http_request_denied";
+  }
+}
+
+std::string chunk(const char* data, size_t len) {
+  char size[24];
+  std::snprintf(size, sizeof size, "%zx\r\n", len);
+  std::string out(size);
+  out.append(data, len);
+  out += "\r\n";
+  return out;
+}
+
+}  // namespace
+
+// ---- the upstream of a forwarded request ------------------------------------------------------
+
+ClientConnection::Upstream::Upstream(ClientConnection& owner,
+                                     std::unique_ptr<net::TcpConnection> connection)
+    : owner_(owner), connection_(std::move(connection)), parser_(*this) {
+  connection_->setCallbacks(this);
+}
+
+ClientConnection::Upstream::~Upstream() { connection_->setCallbacks(nullptr); }
+
+void ClientConnection::Upstream::detach() {
+  detached_ = true;
+  connection_->setCallbacks(nullptr);
+  connection_->close();
+}
+
+void ClientConnection::Upstream::onData(net::TcpConnection&, const char* data, size_t len) {
+  ClientConnection& o = owner_;
+  http::ParseResult r = parser_.feed(data, len);
+  if (detached_ || o.state_ == State::kClosed) return;
+  if (r.failed()) {
+    o.upstreamFailed(502, "http_protocol_error", std::string(r.error.reason), r.error.message);
+    return;
+  }
+  if (r.status == http::ParseStatus::kDone && r.consumed < len && o.response_complete_) {
+    // Bytes after a response that ended the connection: never relayed.
+    connection_->close();
+  }
+}
+
+void ClientConnection::Upstream::onEndOfStream(net::TcpConnection&) {
+  ClientConnection& o = owner_;
+  http::ParseResult r = parser_.finish();
+  if (detached_ || o.state_ == State::kClosed) return;
+  if (r.failed()) {
+    o.upstreamFailed(502, "http_response_incomplete", std::string(r.error.reason),
+                     r.error.message);
+  }
+}
+
+void ClientConnection::Upstream::onError(net::TcpConnection&, int status) {
+  if (detached_) return;
+  owner_.upstreamFailed(502, "connection_terminated", "upstream-reset",
+                        std::string("the upstream connection failed (") + uv_err_name(status) +
+                            ")");
+}
+
+void ClientConnection::Upstream::onWritable(net::TcpConnection&) {
+  // The upstream drained what we queued: read the client's body again.
+  ClientConnection& o = owner_;
+  if (o.state_ != State::kForwarding || o.request_complete_) return;
+  o.parser_.resume();
+  o.processInput();
+  if (o.state_ == State::kForwarding && !o.client_eof_) o.client_->startReading();
+}
+
+void ClientConnection::Upstream::onInformational(http::ResponseHead&& head) {
+  ClientConnection& o = owner_;
+  // Relay 100 Continue to HTTP/1.1 clients that asked for it; other 1xx are dropped.
+  if (head.status == 100 && o.head_ && o.head_->expect_continue) {
+    o.client_->write(std::string_view("HTTP/1.1 100 Continue\r\n\r\n"));
+  }
+}
+
+void ClientConnection::Upstream::onResponseHead(http::ResponseHead&& head) {
+  ClientConnection& o = owner_;
+  o.timer_->disable();
+  o.response_started_ = true;
+  o.response_status_ = head.status;
+  http::ResponseSerializeOptions options;
+  options.head_request = o.head_ && o.head_->method == "HEAD";
+  options.http10_client = o.head_ && o.head_->version_minor == 0;
+  options.keep_alive = o.head_ && o.head_->keep_alive && !o.draining_;
+  o.response_framing_ = http::responseFraming(head, options);
+  o.response_keep_alive_ = options.keep_alive && head.keep_alive &&
+                           o.response_framing_ != http::BodyFraming::kUntilClose;
+  options.keep_alive = o.response_keep_alive_;
+  o.client_->write(http::serializeResponseHead(head, options));
+}
+
+void ClientConnection::Upstream::onBody(const char* data, size_t len) {
+  ClientConnection& o = owner_;
+  o.bytes_down_ += len;
+  if (o.response_framing_ == http::BodyFraming::kChunked) {
+    o.client_->write(chunk(data, len));
+  } else if (o.response_framing_ != http::BodyFraming::kNone) {
+    o.client_->write(std::string_view(data, len));
+  }
+  // A slow client stops the upstream (resumed in ClientConnection::onWritable).
+  if (o.client_->aboveHighWatermark()) connection_->stopReading();
+}
+
+void ClientConnection::Upstream::onMessageComplete() {
+  ClientConnection& o = owner_;
+  if (o.response_framing_ == http::BodyFraming::kChunked) {
+    o.client_->write(std::string_view("0\r\n\r\n"));
+  }
+  o.response_complete_ = true;
+  o.responseDone(false);
+}
+
+// ---- the client -----------------------------------------------------------------------------
+
+ClientConnection::ClientConnection(ConnectionContext& context,
+                                   std::unique_ptr<net::TcpConnection> client)
+    : context_(context),
+      client_(std::move(client)),
+      parser_(*this, parserOptions(context.snapshot()->listener)),
+      timer_(context.dispatcher().createTimer([this] { onTimer(); })) {
+  client_->setCallbacks(this);
+  if (client_->peer()) client_text_ = client_->peer()->toString();
+}
+
+ClientConnection::~ClientConnection() {
+  if (client_) client_->setCallbacks(nullptr);
+}
+
+void ClientConnection::start() {
+  client_->startReading();
+  armTimer();
+}
+
+void ClientConnection::armTimer() {
+  auto snap = context_.snapshot();
+  const auto& l = snap->listener;
+  switch (state_) {
+    case State::kReadingHead:
+      timer_->enable(std::chrono::milliseconds(parser_.idle() && pending_.empty()
+                                                   ? l.idle_timeout_ms
+                                                   : l.header_timeout_ms));
+      break;
+    case State::kTunnelHello:
+      timer_->enable(std::chrono::milliseconds(l.header_timeout_ms));
+      break;
+    case State::kForwarding:
+      if (!response_started_) timer_->enable(std::chrono::milliseconds(l.response_timeout_ms));
+      break;
+    default:
+      timer_->disable();
+  }
+}
+
+void ClientConnection::onTimer() {
+  switch (state_) {
+    case State::kReadingHead:
+      if (parser_.idle() && pending_.empty()) {
+        finish();  // idle keep-alive connection: close silently
+      } else {
+        refuse(408, "http_request_error", "header-timeout", "request head timeout",
+               "the request head did not arrive in time");
+      }
+      return;
+    case State::kTunnelHello:
+      logRequest("deny", "client-hello-timeout", "", 200);
+      finish();
+      return;
+    case State::kForwarding:
+      upstreamFailed(504, "http_response_timeout", "upstream-response-timeout",
+                     "the upstream did not answer in time");
+      return;
+    case State::kConnecting:
+      if (!connecting_) decide();
+      return;
+    default:
+      return;
+  }
+}
+
+void ClientConnection::onData(net::TcpConnection&, const char* data, size_t len) {
+  if (state_ == State::kClosed || state_ == State::kClosing) return;
+  if (state_ == State::kTunnelHello) {
+    onHelloBytes(data, len);
+    return;
+  }
+  pending_.append(data, len);
+  // Never hold more than one head's worth of unparsed bytes: stop reading until they are used.
+  if (pending_.size() > static_cast<size_t>(snapshot_ ? snapshot_->listener.max_header_bytes
+                                                      : 65536)) {
+    client_->stopReading();
+  }
+  if (state_ == State::kReadingHead || (state_ == State::kForwarding && !request_complete_)) {
+    processInput();
+  }
+}
+
+void ClientConnection::processInput() {
+  while (state_ != State::kClosed && !parser_.paused()) {
+    const bool had_bytes = !pending_.empty();
+    http::ParseResult r = parser_.feed(pending_.data(), pending_.size());
+    if (state_ == State::kClosed) return;
+    pending_.erase(0, r.consumed);
+    handleParseResult(r);
+    if (r.status != http::ParseStatus::kNeedMore || !had_bytes || state_ == State::kClosed) break;
+    if (pending_.empty()) break;
+  }
+  if (state_ == State::kReadingHead) armTimer();
+}
+
+void ClientConnection::handleParseResult(const http::ParseResult& r) {
+  switch (r.status) {
+    case http::ParseStatus::kError:
+      refuse(r.error.status, "http_request_error", std::string(r.error.reason),
+             std::string(r.error.reason), r.error.message);
+      return;
+    case http::ParseStatus::kDone:
+      // The request ended the connection; nothing after it is parsed.
+      client_->stopReading();
+      pending_.clear();
+      return;
+    case http::ParseStatus::kUpgrade:
+      // CONNECT: the bytes after the head stay in pending_ untouched until the decision.
+      client_->stopReading();
+      return;
+    case http::ParseStatus::kPaused:
+      client_->stopReading();
+      return;
+    case http::ParseStatus::kNeedMore:
+      return;
+  }
+}
+
+void ClientConnection::onEndOfStream(net::TcpConnection&) {
+  client_eof_ = true;
+  if (state_ == State::kTunnelHello) {
+    logRequest("deny", "client-closed", "", 200);
+    finish();
+    return;
+  }
+  if (state_ == State::kReadingHead) {
+    http::ParseResult r = parser_.finish();
+    if (r.failed()) {
+      refuse(r.error.status, "http_request_error", std::string(r.error.reason),
+             std::string(r.error.reason), r.error.message);
+      return;
+    }
+    finish();
+    return;
+  }
+  if (state_ == State::kForwarding && !request_complete_) {
+    // The client went away in the middle of its request.
+    finish();
+  }
+}
+
+void ClientConnection::onError(net::TcpConnection&, int) {
+  if (state_ == State::kForwarding || state_ == State::kConnecting) {
+    logRequest(decision_.allowed() ? "allow" : "deny", "client-gone", decision_.ruleId(), 0);
+  }
+  finish();
+}
+
+void ClientConnection::onWritable(net::TcpConnection&) {
+  // The client drained the response: read the upstream again.
+  if (state_ == State::kForwarding && upstream_) upstream_->connection().startReading();
+}
+
+void ClientConnection::onWriteShutdownDone(net::TcpConnection&) {
+  if (state_ == State::kClosing) finish();
+}
+
+// ---- one request ----------------------------------------------------------------------------
+
+void ClientConnection::onRequestHead(http::RequestHead&& head) {
+  parser_.pause();  // decide before any body byte is read
+  timer_->disable();
+  snapshot_ = context_.snapshot();
+  head_ = std::move(head);
+  started_ = std::chrono::steady_clock::now();
+  request_complete_ = false;
+  response_started_ = response_complete_ = false;
+  response_status_ = 0;
+  bytes_up_ = bytes_down_ = 0;
+  state_ = State::kConnecting;
+  // Decide from the loop, after feed() has returned (a parser callback may only pause).
+  timer_->enable(std::chrono::milliseconds(0));
+}
+
+void ClientConnection::decide() {
+  const http::RequestHead& h = *head_;
+  if (h.origin_form) {
+    refuse(400, "http_request_error", "origin-form", "origin-form request",
+           "this proxy serves no local endpoint at that path");
+    return;
+  }
+  policy::RequestInfo info{"default", h.method, &h.parsed.host, h.parsed.port};
+  decision_ = snapshot_->policy->check(info);
+  if (!decision_.allowed()) {
+    refuseDecision(decision_);
+    return;
+  }
+  upstream::ConnectRequest req;
+  req.host = h.parsed.host;
+  req.port = h.parsed.port;
+  req.environment = "default";
+  req.policy = snapshot_->policy;
+  connecting_ = context_.connector().connect(
+      std::move(req), [this](upstream::ConnectOutcome&& outcome) { onConnected(std::move(outcome)); });
+}
+
+void ClientConnection::onConnected(upstream::ConnectOutcome&& outcome) {
+  if (state_ != State::kConnecting) return;
+  if (!outcome.ok()) {
+    if (outcome.status == 403) {
+      refuseDecision(outcome.decision);
+      return;
+    }
+    refuse(outcome.status, outcome.proxy_error, outcome.reason, outcome.reason, outcome.message);
+    return;
+  }
+  if (head_->is_connect) {
+    startTunnelHello(std::move(outcome.connection));
+  } else {
+    startForwarding(std::move(outcome.connection));
+  }
+}
+
+void ClientConnection::startForwarding(std::unique_ptr<net::TcpConnection> connection) {
+  state_ = State::kForwarding;
+  upstream_ = std::make_unique<Upstream>(*this, std::move(connection));
+  http::RequestSerializeOptions options;
+  options.keep_alive = false;  // one request per upstream connection (no pool yet)
+  upstream_->parser().expectResponse(
+      http::ResponseExpectation{head_->method == "HEAD", /*upgrade_allowed=*/false});
+  upstream_->connection().write(http::serializeRequestHead(*head_, options));
+  upstream_->connection().startReading();
+  armTimer();
+  // Now the body (if any) may be read.
+  parser_.resume();
+  processInput();
+  if (state_ == State::kForwarding && !request_complete_ && !client_eof_) client_->startReading();
+}
+
+void ClientConnection::onBody(const char* data, size_t len) {
+  if (!upstream_) return;
+  bytes_up_ += len;
+  net::TcpConnection& up = upstream_->connection();
+  if (head_->chunked) {
+    up.write(chunk(data, len));
+  } else {
+    up.write(std::string_view(data, len));
+  }
+  if (up.aboveHighWatermark()) parser_.pause();  // resumed by Upstream::onWritable
+}
+
+void ClientConnection::onMessageComplete() {
+  if (state_ == State::kConnecting) {
+    // A request without body completes when the parser is resumed in startForwarding; for a
+    // refused request the message end is irrelevant.
+    return;
+  }
+  request_complete_ = true;
+  if (upstream_ && head_->chunked) upstream_->connection().write(std::string_view("0\r\n\r\n"));
+  // Stop at the message boundary: a pipelined request waits until this one is answered.
+  parser_.pause();
+  if (response_complete_) responseDone(false);
+}
+
+void ClientConnection::responseDone(bool) {
+  if (!response_complete_ || !request_complete_) {
+    if (response_complete_ && !request_complete_) {
+      // The upstream answered before the request body ended: the connection cannot continue.
+      response_keep_alive_ = false;
+      request_complete_ = true;
+    } else {
+      return;
+    }
+  }
+  logRequest("allow", policy::reasonCode(decision_.reason), decision_.ruleId(), response_status_);
+  retireUpstream();
+  head_.reset();
+  if (!response_keep_alive_ || draining_ || client_eof_) {
+    state_ = State::kClosing;
+    client_->shutdownWrite();
+    return;
+  }
+  state_ = State::kReadingHead;
+  parser_.resume();
+  processInput();
+  if (state_ == State::kReadingHead) {
+    client_->startReading();
+    armTimer();
+  }
+}
+
+void ClientConnection::retireUpstream() {
+  if (!upstream_) return;
+  upstream_->detach();
+  context_.dispatcher().deferredDelete(std::move(upstream_));
+}
+
+void ClientConnection::upstreamFailed(int status, std::string_view proxy_error, std::string reason,
+                                      std::string message) {
+  if (state_ == State::kClosed) return;
+  if (response_started_) {
+    // Part of the response is on its way: the client can only learn of the failure by the
+    // connection closing early.
+    logRequest("allow", reason, decision_.ruleId(), response_status_);
+    finish();
+    return;
+  }
+  refuse(status, proxy_error, reason, reason, message);
+}
+
+// ---- CONNECT ----------------------------------------------------------------------------------
+
+void ClientConnection::startTunnelHello(std::unique_ptr<net::TcpConnection> upstream) {
+  tunnel_upstream_ = std::move(upstream);
+  state_ = State::kTunnelHello;
+  hello_ = std::make_unique<tls::ClientHelloReader>();
+  client_->write(http::connectEstablished());
+  armTimer();
+  // Bytes the client sent right after the CONNECT head are the start of its tunnel data.
+  std::string early = std::move(pending_);
+  pending_.clear();
+  if (!early.empty()) onHelloBytes(early.data(), early.size());
+  if (state_ == State::kTunnelHello) client_->startReading();
+}
+
+void ClientConnection::onHelloBytes(const char* data, size_t len) {
+  hello_->feed(reinterpret_cast<const uint8_t*>(data), len);
+  if (hello_->status() != tls::HelloStatus::kNeedMore) checkHello();
+}
+
+void ClientConnection::checkHello() {
+  client_->stopReading();
+  timer_->disable();
+  const auto& l = snapshot_->listener;
+  const policy::Host& host = head_->parsed.host;
+  const tls::HelloStatus status = hello_->status();
+  std::string reason;
+  if (status != tls::HelloStatus::kDone) {
+    if (!(status == tls::HelloStatus::kNotTls && l.allow_non_tls)) {
+      reason = status == tls::HelloStatus::kNotTls ? "not-tls" : "malformed-client-hello";
+    }
+  } else {
+    const tls::ClientHelloInfo& info = hello_->info();
+    sni_ = info.sni;
+    if (info.sni_invalid) {
+      reason = "sni-invalid";
+    } else if (info.has_ech && !l.allow_ech) {
+      reason = "ech-not-allowed";
+    } else if (!info.has_sni) {
+      if (!host.isIp() && !l.allow_missing_sni) reason = "sni-missing";
+    } else {
+      policy::HostParse sni = policy::canonicalizeHost(info.sni);
+      // An IP-literal CONNECT carrying a host name, or a name other than the CONNECT host, is
+      // domain fronting.
+      if (!sni.ok() || sni.host->isIp() || host.isIp() || sni.host->text != host.text) {
+        reason = "sni-mismatch";
+      }
+    }
+  }
+  if (!reason.empty()) {
+    // Nothing reaches the upstream: close both before any byte is forwarded.
+    logRequest("deny", reason, "tls:" + reason, 200);
+    finish();
+    return;
+  }
+  state_ = State::kTunnel;
+  const std::vector<uint8_t>& buffered = hello_->buffered();
+  std::string early(buffered.begin(), buffered.end());
+  hello_.reset();
+  auto idle = std::chrono::milliseconds(l.tunnel_idle_timeout_ms);
+  tunnel_ = std::make_unique<Tunnel>(context_.dispatcher(), std::move(client_),
+                                     std::move(tunnel_upstream_), idle,
+                                     [this](const Tunnel::Stats& stats) {
+                                       bytes_up_ = stats.bytes_up;
+                                       bytes_down_ = stats.bytes_down;
+                                       logRequest("allow", policy::reasonCode(decision_.reason),
+                                                  decision_.ruleId(), 200);
+                                       finish();
+                                     });
+  tunnel_->start(std::move(early));
+}
+
+// ---- refusals, logging, the end -----------------------------------------------------------------
+
+void ClientConnection::refuseDecision(const policy::Decision& d) {
+  const policy::Environment* env = snapshot_->policy->environment("default");
+  const policy::Host& host = head_->parsed.host;
+  const uint16_t port = head_->parsed.port;
+  refuse(403, proxyErrorFor(d), policy::reasonCode(d.reason), policy::reasonCode(d.reason),
+         policy::decisionSummary(d, env, host, port), policy::howToAllow(d, env, host, port),
+         d.ruleId());
+}
+
+void ClientConnection::refuse(int status, std::string_view proxy_error, std::string reason,
+                              std::string details, std::string why, std::string how,
+                              std::string rule) {
+  if (state_ == State::kClosed || state_ == State::kClosing) return;
+  http::Refusal r;
+  r.status = status;
+  r.proxy_error = proxy_error;
+  r.reason = reason;
+  // Proxy-Status details in words: "host-not-allowed" -> "host not allowed".
+  for (char& c : details) c = c == '-' ? ' ' : c;
+  r.details = std::move(details);
+  r.rule = rule;
+  if (snapshot_) {
+    if (const policy::Environment* env = snapshot_->policy->environment("default")) {
+      r.environment = policy::environmentTag(*env);
+    }
+  }
+  if (head_) {
+    r.what = head_->method + " " + head_->parsed.host.authorityForm() + ":" +
+             std::to_string(head_->parsed.port);
+  } else {
+    r.what = "the request";
+  }
+  r.why = std::move(why);
+  r.how = std::move(how);
+  r.close = true;
+  logRequest(status == 403 ? "deny" : "error", reason, rule, status);
+  retireUpstream();
+  connecting_.reset();
+  tunnel_upstream_.reset();
+  client_->stopReading();
+  pending_.clear();
+  state_ = State::kClosing;
+  timer_->disable();
+  client_->write(http::buildRefusal(r));
+  client_->shutdownWrite();
+}
+
+void ClientConnection::logRequest(const std::string& decision, const std::string& reason,
+                                  const std::string& rule, int status) {
+  common::DecisionRecord rec;
+  rec.time = std::chrono::system_clock::now();
+  rec.client = client_text_;
+  if (head_) {
+    rec.kind = head_->is_connect ? "connect" : "http";
+    rec.method = head_->method;
+    rec.host = head_->parsed.host.text;
+    rec.port = head_->parsed.port;
+  } else {
+    rec.kind = "http";
+  }
+  if (snapshot_) {
+    if (const policy::Environment* env = snapshot_->policy->environment("default")) {
+      rec.environment = policy::environmentTag(*env);
+    }
+  }
+  rec.decision = decision;
+  rec.reason = reason;
+  rec.rule = rule;
+  rec.status = status;
+  rec.sni = sni_;
+  rec.bytes_up = bytes_up_;
+  rec.bytes_down = bytes_down_;
+  if (head_) {
+    rec.duration_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_)
+            .count();
+  }
+  context_.decisionLog().write(rec);
+}
+
+void ClientConnection::drain() {
+  draining_ = true;
+  if (state_ == State::kReadingHead && parser_.idle() && pending_.empty()) finish();
+}
+
+void ClientConnection::close() { finish(); }
+
+void ClientConnection::finish() {
+  if (state_ == State::kClosed) return;
+  state_ = State::kClosed;
+  timer_->disable();
+  connecting_.reset();
+  retireUpstream();
+  if (tunnel_upstream_) tunnel_upstream_->close();
+  // The tunnel, like this connection, may be inside one of its own callbacks: it is closed
+  // here and destroyed with this connection, after the current callback.
+  if (tunnel_) tunnel_->close();
+  if (client_) client_->close();
+  context_.release(this);
+}
+
+}  // namespace gatehouse::conn

@@ -1,0 +1,163 @@
+// One client connection on the proxy listener: the request pipeline of SPEC §3 for every
+// request it carries, then forwarding (absolute-form HTTP) or a tunnel (CONNECT).
+//
+//   read head ─► parse strictly ─► name policy (no DNS before it) ─► connector (resolve,
+//   address guard, dial) ─► HTTP: re-serialised head + streamed body, response streamed back
+//                          CONNECT: 200, ClientHello read, SNI == host, then the tunnel
+//
+// Requests on one connection are handled one at a time and answered in order; pipelined bytes
+// wait, unparsed, until the previous response is complete. A refusal closes the connection
+// after the response: bytes the client sent after a refused request are never parsed or
+// forwarded (BAD-INPUTS INV-NOBYTES, INV-CLOSE).
+//
+// Backpressure: body bytes are read from one side only while the other side's write queue is
+// below its high watermark.
+//
+// Threading and ownership: owned by the worker (ConnectionContext), used on its loop thread;
+// when it ends it calls context.release(this) and is destroyed after the current callback.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "policy/policy.h"
+#include "proxy/common/decision_log.h"
+#include "proxy/conn/context.h"
+#include "proxy/conn/tunnel.h"
+#include "proxy/event/dispatcher.h"
+#include "proxy/http/message.h"
+#include "proxy/http/request_parser.h"
+#include "proxy/http/response_parser.h"
+#include "proxy/http/responses.h"
+#include "proxy/net/tcp_connection.h"
+#include "proxy/tls/client_hello.h"
+
+namespace gatehouse::conn {
+
+class ClientConnection final : public event::DeferredDeletable,
+                               public net::TcpConnection::Callbacks,
+                               public http::RequestParser::Callbacks {
+ public:
+  ClientConnection(ConnectionContext& context, std::unique_ptr<net::TcpConnection> client);
+  ~ClientConnection() override;
+  ClientConnection(const ClientConnection&) = delete;
+  ClientConnection& operator=(const ClientConnection&) = delete;
+
+  void start();
+  // Closes the connection (and its tunnel or upstream) now.
+  void close();
+  // Graceful drain: an idle connection closes now, a busy one after its current request; a
+  // tunnel keeps running until close().
+  void drain();
+
+ private:
+  enum class State : uint8_t {
+    kReadingHead,     // waiting for (the rest of) a request head
+    kConnecting,      // the name policy allowed it; resolving and dialing
+    kForwarding,      // HTTP: request and response streaming
+    kTunnelHello,     // CONNECT: 200 sent, reading the ClientHello
+    kTunnel,          // CONNECT: bytes pumped by the tunnel
+    kClosing,         // a final response is being flushed
+    kClosed,
+  };
+
+  // The upstream of a forwarded HTTP request.
+  // It is never destroyed inside its own callbacks: retireUpstream() detaches it and hands it to
+  // the dispatcher's deferred delete.
+  class Upstream final : public event::DeferredDeletable,
+                         public net::TcpConnection::Callbacks,
+                         public http::ResponseParser::Callbacks {
+   public:
+    Upstream(ClientConnection& owner, std::unique_ptr<net::TcpConnection> connection);
+    ~Upstream() override;
+    void detach();
+    net::TcpConnection& connection() { return *connection_; }
+    http::ResponseParser& parser() { return parser_; }
+
+    void onData(net::TcpConnection& conn, const char* data, size_t len) override;
+    void onEndOfStream(net::TcpConnection& conn) override;
+    void onError(net::TcpConnection& conn, int status) override;
+    void onWritable(net::TcpConnection& conn) override;
+    void onInformational(http::ResponseHead&& head) override;
+    void onResponseHead(http::ResponseHead&& head) override;
+    void onBody(const char* data, size_t len) override;
+    void onMessageComplete() override;
+
+   private:
+    ClientConnection& owner_;
+    std::unique_ptr<net::TcpConnection> connection_;
+    http::ResponseParser parser_;
+    bool detached_ = false;
+  };
+
+  // net::TcpConnection::Callbacks (the client socket).
+  void onData(net::TcpConnection& conn, const char* data, size_t len) override;
+  void onEndOfStream(net::TcpConnection& conn) override;
+  void onError(net::TcpConnection& conn, int status) override;
+  void onWritable(net::TcpConnection& conn) override;
+  void onWriteShutdownDone(net::TcpConnection& conn) override;
+
+  // http::RequestParser::Callbacks.
+  void onRequestHead(http::RequestHead&& head) override;
+  void onBody(const char* data, size_t len) override;
+  void onMessageComplete() override;
+
+  void processInput();
+  void handleParseResult(const http::ParseResult& result);
+  void decide();
+  void onConnected(upstream::ConnectOutcome&& outcome);
+  void startForwarding(std::unique_ptr<net::TcpConnection> upstream);
+  void startTunnelHello(std::unique_ptr<net::TcpConnection> upstream);
+  void onHelloBytes(const char* data, size_t len);
+  void checkHello();
+  void requestDone();
+  void responseDone(bool upstream_reusable);
+  void retireUpstream();
+  void upstreamFailed(int status, std::string_view proxy_error, std::string reason,
+                      std::string message);
+
+  void refuse(int status, std::string_view proxy_error, std::string reason, std::string details,
+              std::string why, std::string how = "", std::string rule = "");
+  void refuseDecision(const policy::Decision& decision);
+  void logRequest(const std::string& decision, const std::string& reason, const std::string& rule,
+                  int status);
+  void armTimer();
+  void onTimer();
+  void finish();  // closes everything and releases this connection
+
+  ConnectionContext& context_;
+  std::unique_ptr<net::TcpConnection> client_;
+  http::RequestParser parser_;
+  std::shared_ptr<const ProxySnapshot> snapshot_;  // of the current request
+  State state_ = State::kReadingHead;
+  std::string pending_;  // client bytes not yet consumed by the parser
+  bool client_eof_ = false;
+  bool draining_ = false;
+  event::TimerPtr timer_;
+
+  // The current request.
+  std::optional<http::RequestHead> head_;
+  policy::Decision decision_;
+  std::string client_text_;
+  std::chrono::steady_clock::time_point started_;
+  bool request_complete_ = false;
+  bool response_started_ = false;
+  bool response_complete_ = false;
+  bool response_keep_alive_ = true;
+  http::BodyFraming response_framing_ = http::BodyFraming::kNone;
+  int response_status_ = 0;
+  uint64_t bytes_up_ = 0;
+  uint64_t bytes_down_ = 0;
+  std::unique_ptr<Upstream> upstream_;
+  net::CancelHandlePtr connecting_;
+
+  // CONNECT.
+  std::unique_ptr<net::TcpConnection> tunnel_upstream_;
+  std::unique_ptr<tls::ClientHelloReader> hello_;
+  std::unique_ptr<Tunnel> tunnel_;
+  std::string sni_;
+};
+
+}  // namespace gatehouse::conn

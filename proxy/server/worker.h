@@ -1,0 +1,86 @@
+// One worker: an event-loop thread with its own listener (SO_REUSEPORT), resolver, connector
+// and the client connections it accepted.
+//
+// Threading: constructed, bound and started by the main thread; everything else happens on the
+// worker's loop thread, reached from outside only through post().
+#pragma once
+
+#include <atomic>
+#include <list>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "proxy/common/decision_log.h"
+#include "proxy/conn/client_connection.h"
+#include "proxy/conn/context.h"
+#include "proxy/event/dispatcher.h"
+#include "proxy/net/cares_resolver.h"
+#include "proxy/net/listener.h"
+#include "proxy/upstream/connector.h"
+
+namespace gatehouse::server {
+
+class Worker final : public conn::ConnectionContext {
+ public:
+  Worker(int index, const conn::SnapshotHolder& snapshots, common::DecisionLog& log,
+         std::atomic<int>& connections);
+  ~Worker() override;
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Main thread, before start(). `address` with port 0 picks a free port.
+  bool init(const net::SocketAddress& address, const ListenerConfig& listener,
+            const net::ResolverConfig& resolver, std::string& error);
+  const net::SocketAddress& address() const { return address_; }
+  void start();
+
+  // Any thread.
+  void stopAccepting();
+  void drain();     // idle connections close now, busy ones after their request
+  void closeAll();  // every connection and tunnel, now
+  void stop();      // exits the loop (after closeAll) and joins the thread
+  int activeConnections() const { return active_.load(); }
+
+  // conn::ConnectionContext (loop thread).
+  event::Dispatcher& dispatcher() override { return dispatcher_; }
+  upstream::Connector& connector() override { return *connector_; }
+  std::shared_ptr<const conn::ProxySnapshot> snapshot() override { return snapshots_.current(); }
+  common::DecisionLog& decisionLog() override { return log_; }
+  void release(conn::ClientConnection* connection) override;
+
+ private:
+  // A connection refused at accept: its 503 is flushed, FIN sent, then it is closed.
+  class Rejected final : public event::DeferredDeletable, public net::TcpConnection::Callbacks {
+   public:
+    Rejected(Worker& worker, std::unique_ptr<net::TcpConnection> connection);
+    void onData(net::TcpConnection&, const char*, size_t) override {}
+    void onEndOfStream(net::TcpConnection&) override {}
+    void onError(net::TcpConnection&, int) override { done(); }
+    void onWritable(net::TcpConnection&) override {}
+    void onWriteShutdownDone(net::TcpConnection&) override { done(); }
+
+   private:
+    void done();
+    Worker& worker_;
+    std::unique_ptr<net::TcpConnection> connection_;
+  };
+
+  void onAccept(std::unique_ptr<net::TcpConnection> connection);
+
+  int index_;
+  const conn::SnapshotHolder& snapshots_;
+  common::DecisionLog& log_;
+  std::atomic<int>& connections_;  // process-wide
+  std::atomic<int> active_{0};     // this worker's
+  event::UvDispatcher dispatcher_;
+  std::unique_ptr<net::Listener> listener_;
+  net::SocketAddress address_;
+  std::unique_ptr<net::CaresResolver> resolver_;
+  std::unique_ptr<upstream::Connector> connector_;
+  std::list<std::unique_ptr<conn::ClientConnection>> clients_;
+  std::list<std::unique_ptr<Rejected>> rejected_;
+  std::thread thread_;
+};
+
+}  // namespace gatehouse::server
