@@ -46,12 +46,23 @@ ClientConnection::Upstream::Upstream(ClientConnection& owner,
   connection_->setCallbacks(this);
 }
 
-ClientConnection::Upstream::~Upstream() { connection_->setCallbacks(nullptr); }
+ClientConnection::Upstream::~Upstream() {
+  if (connection_) connection_->setCallbacks(nullptr);
+}
+
+std::unique_ptr<net::TcpConnection> ClientConnection::Upstream::releaseConnection() {
+  detached_ = true;
+  connection_->stopReading();
+  connection_->setCallbacks(nullptr);
+  return std::move(connection_);
+}
 
 void ClientConnection::Upstream::detach() {
   detached_ = true;
-  connection_->setCallbacks(nullptr);
-  connection_->close();
+  if (connection_) {
+    connection_->setCallbacks(nullptr);
+    connection_->close();
+  }
 }
 
 void ClientConnection::Upstream::onData(net::TcpConnection&, const char* data, size_t len) {
@@ -62,9 +73,10 @@ void ClientConnection::Upstream::onData(net::TcpConnection&, const char* data, s
     o.upstreamFailed(502, "http_protocol_error", std::string(r.error.reason), r.error.message);
     return;
   }
-  if (r.status == http::ParseStatus::kDone && r.consumed < len && o.response_complete_) {
-    // Bytes after a response that ended the connection: never relayed.
-    connection_->close();
+  if (r.status == http::ParseStatus::kDone) reusable_ = false;
+  if (r.consumed < len && o.response_complete_) {
+    // Bytes after the response: never relayed, and the connection is not reused.
+    reusable_ = false;
   }
 }
 
@@ -114,6 +126,7 @@ void ClientConnection::Upstream::onResponseHead(http::ResponseHead&& head) {
   o.response_framing_ = http::responseFraming(head, options);
   o.response_keep_alive_ = options.keep_alive && head.keep_alive &&
                            o.response_framing_ != http::BodyFraming::kUntilClose;
+  reusable_ = head.keep_alive && !head.body_until_close;
   options.keep_alive = o.response_keep_alive_;
   o.client_->write(http::serializeResponseHead(head, options));
 }
@@ -328,6 +341,25 @@ void ClientConnection::decide() {
     refuseDecision(decision_);
     return;
   }
+  if (!h.is_connect) {
+    // An idle connection to the same destination, if its address still passes the guard
+    // under this request's policy.
+    pool_key_ = upstream::ConnectionPool::key(h.parsed.host.text, h.parsed.port, false, "default");
+    while (auto pooled = context_.pool().take(pool_key_)) {
+      if (!pooled->peer()) continue;
+      if (snapshot_->policy->checkResolved(info, pooled->peer()->ip).allowed()) {
+        reused_ = true;
+        startForwarding(std::move(pooled));
+        return;
+      }
+    }
+  }
+  connectUpstream();
+}
+
+void ClientConnection::connectUpstream() {
+  const http::RequestHead& h = *head_;
+  reused_ = false;
   upstream::ConnectRequest req;
   req.host = h.parsed.host;
   req.port = h.parsed.port;
@@ -358,7 +390,7 @@ void ClientConnection::startForwarding(std::unique_ptr<net::TcpConnection> conne
   state_ = State::kForwarding;
   upstream_ = std::make_unique<Upstream>(*this, std::move(connection));
   http::RequestSerializeOptions options;
-  options.keep_alive = false;  // one request per upstream connection (no pool yet)
+  options.keep_alive = true;
   upstream_->parser().expectResponse(
       http::ResponseExpectation{head_->method == "HEAD", /*upgrade_allowed=*/false});
   upstream_->connection().write(http::serializeRequestHead(*head_, options));
@@ -406,6 +438,9 @@ void ClientConnection::responseDone(bool) {
     }
   }
   logRequest("allow", policy::reasonCode(decision_.reason), decision_.ruleId(), response_status_);
+  if (upstream_ && upstream_->reusable() && !pool_key_.empty()) {
+    context_.pool().put(pool_key_, upstream_->releaseConnection());
+  }
   retireUpstream();
   head_.reset();
   if (!response_keep_alive_ || draining_ || client_eof_) {
@@ -431,6 +466,16 @@ void ClientConnection::retireUpstream() {
 void ClientConnection::upstreamFailed(int status, std::string_view proxy_error, std::string reason,
                                       std::string message) {
   if (state_ == State::kClosed) return;
+  // A pooled connection the upstream closed while it was idle: retry once on a new one, for
+  // requests that sent no body and have no answer yet.
+  if (reused_ && !response_started_ && bytes_up_ == 0 && !head_->chunked &&
+      !head_->content_length.value_or(0)) {
+    retireUpstream();
+    state_ = State::kConnecting;
+    parser_.pause();
+    connectUpstream();
+    return;
+  }
   if (response_started_) {
     // Part of the response is on its way: the client can only learn of the failure by the
     // connection closing early.

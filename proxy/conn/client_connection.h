@@ -73,6 +73,9 @@ class ClientConnection final : public event::DeferredDeletable,
     Upstream(ClientConnection& owner, std::unique_ptr<net::TcpConnection> connection);
     ~Upstream() override;
     void detach();
+    // Hands the connection over (for the pool); the Upstream is then only retired.
+    std::unique_ptr<net::TcpConnection> releaseConnection();
+    bool reusable() const { return reusable_; }
     net::TcpConnection& connection() { return *connection_; }
     http::ResponseParser& parser() { return parser_; }
 
@@ -90,6 +93,7 @@ class ClientConnection final : public event::DeferredDeletable,
     std::unique_ptr<net::TcpConnection> connection_;
     http::ResponseParser parser_;
     bool detached_ = false;
+    bool reusable_ = false;  // the response kept the connection alive and ended cleanly
   };
 
   // net::TcpConnection::Callbacks (the client socket).
@@ -107,6 +111,7 @@ class ClientConnection final : public event::DeferredDeletable,
   void processInput();
   void handleParseResult(const http::ParseResult& result);
   void decide();
+  void connectUpstream();
   void onConnected(upstream::ConnectOutcome&& outcome);
   void startForwarding(std::unique_ptr<net::TcpConnection> upstream);
   void startTunnelHello(std::unique_ptr<net::TcpConnection> upstream);
@@ -152,6 +157,8 @@ class ClientConnection final : public event::DeferredDeletable,
   uint64_t bytes_down_ = 0;
   std::unique_ptr<Upstream> upstream_;
   net::CancelHandlePtr connecting_;
+  std::string pool_key_;
+  bool reused_ = false;  // upstream_ came from the pool
 
   // CONNECT.
   std::unique_ptr<net::TcpConnection> tunnel_upstream_;

@@ -18,6 +18,7 @@
 #include "proxy/event/dispatcher.h"
 #include "proxy/server/listener_config.h"
 #include "proxy/upstream/connector.h"
+#include "proxy/upstream/pool.h"
 
 namespace gatehouse::conn {
 
@@ -48,6 +49,7 @@ class ConnectionContext {
   virtual ~ConnectionContext() = default;
   virtual event::Dispatcher& dispatcher() = 0;
   virtual upstream::Connector& connector() = 0;
+  virtual upstream::ConnectionPool& pool() = 0;
   virtual std::shared_ptr<const ProxySnapshot> snapshot() = 0;
   virtual common::DecisionLog& decisionLog() = 0;
   // The connection has ended: the owner forgets it and destroys it after the current callback.

@@ -722,6 +722,8 @@ int RequestParser::onChunkExtension(llhttp_t* p, const char* /*at*/, size_t len)
 
 int RequestParser::onChunkExtensionComplete(llhttp_t* p) {
   RequestParser& r = self(p);
+  // The ';' or '=' before each name or value counts too, so ";a=b" repeated is 4 bytes each.
+  ++r.chunk_extension_bytes_;
   if (r.chunk_extension_bytes_ > r.options_.max_chunk_extension_bytes) {
     return r.fail(413, "chunk-extensions-too-large", "a chunk's extensions are too large");
   }

@@ -7,7 +7,8 @@
 // then IPv6, at most kMaxAddresses.
 //
 // In this order, resolve() answers:
-//   1. [resolver] static entries: the configured addresses, ttl 0, from_static; no query.
+//   1. [resolver] static entries: the configured addresses in the configured order, ttl 0,
+//      from_static; no query.
 //   2. The cache (DnsCache): ok answers for min(TTL, max_ttl), nxdomain/nodata for
 //      negative_ttl; ttl 0, servfail and timeout are never cached.
 //   3. A query already in flight for the same name: the request joins it (one upstream query,

@@ -12,6 +12,7 @@ Worker::~Worker() {
   if (thread_.joinable()) stop();
   clients_.clear();
   rejected_.clear();
+  pool_.reset();
   connector_.reset();
   resolver_.reset();
   listener_.reset();
@@ -34,6 +35,9 @@ bool Worker::init(const net::SocketAddress& address, const ListenerConfig& liste
   upstream::ConnectorOptions options;
   options.connect_timeout = std::chrono::milliseconds(listener.connect_timeout_ms);
   connector_ = std::make_unique<upstream::Connector>(dispatcher_, *resolver_, options);
+  upstream::PoolOptions pool_options;
+  pool_options.idle_timeout = std::chrono::milliseconds(listener.idle_timeout_ms);
+  pool_ = std::make_unique<upstream::ConnectionPool>(dispatcher_, pool_options);
   return true;
 }
 

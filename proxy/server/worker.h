@@ -45,6 +45,7 @@ class Worker final : public conn::ConnectionContext {
   // conn::ConnectionContext (loop thread).
   event::Dispatcher& dispatcher() override { return dispatcher_; }
   upstream::Connector& connector() override { return *connector_; }
+  upstream::ConnectionPool& pool() override { return *pool_; }
   std::shared_ptr<const conn::ProxySnapshot> snapshot() override { return snapshots_.current(); }
   common::DecisionLog& decisionLog() override { return log_; }
   void release(conn::ClientConnection* connection) override;
@@ -78,6 +79,7 @@ class Worker final : public conn::ConnectionContext {
   net::SocketAddress address_;
   std::unique_ptr<net::CaresResolver> resolver_;
   std::unique_ptr<upstream::Connector> connector_;
+  std::unique_ptr<upstream::ConnectionPool> pool_;
   std::list<std::unique_ptr<conn::ClientConnection>> clients_;
   std::list<std::unique_ptr<Rejected>> rejected_;
   std::thread thread_;

@@ -521,7 +521,7 @@ void FakeDnsServer::handleQuery(const uint8_t* data, size_t len, bool tcp,
         break;
       case FakeDnsAnswer::Malformed::kPointerLoop: {
         reply[7] = 1;  // ancount = 1
-        uint16_t self = static_cast<uint16_t>(reply.size());
+        auto self = static_cast<uint16_t>(reply.size());
         put16(reply, static_cast<uint16_t>(0xC000 | self));
         put16(reply, kDnsTypeA);
         put16(reply, kClassIn);

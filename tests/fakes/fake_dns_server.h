@@ -61,7 +61,8 @@ struct FakeDnsAnswer {
   };
 
   std::vector<Record> records;
-  std::string cname;  // when set: "name CNAME cname", then cname's own answer from the zone
+  // When set: "name CNAME cname", then cname's own answer from the zone (records ignored).
+  std::string cname;
   uint32_t cname_ttl = 300;
   DnsRcode rcode = DnsRcode::kNoError;
   bool silent = false;  // the query is logged and never answered

@@ -50,6 +50,7 @@ const char* statusText(DnsStatus status) {
 
 std::vector<std::string> texts(const std::vector<policy::IpAddress>& addresses) {
   std::vector<std::string> out;
+  out.reserve(addresses.size());
   for (const auto& a : addresses) out.push_back(a.toString());
   return out;
 }
@@ -231,6 +232,9 @@ TEST_F(CaresResolverTest, FailuresMapToStatuses) {
       EXPECT_TRUE(a.addresses.empty()) << row.name;
     }
   }
+  size_t tcp = 0;
+  for (const auto& q : server_->queries()) tcp += q.tcp && q.name == "truncated.test" ? 1 : 0;
+  EXPECT_GE(tcp, 1U) << "c-ares retries a truncated answer over TCP before giving up";
 }
 
 TEST_F(CaresResolverTest, SilentServerTimesOutWithinTimeout) {
@@ -262,6 +266,22 @@ TEST_F(CaresResolverTest, SilentAaaaStillDeliversTheAAnswerAtTheDeadline) {
   EXPECT_EQ(resolver_->cacheSize(), 0U) << "a partial answer is not remembered";
   ASSERT_TRUE(runUntil([&] { return resolver_->inflight() == 0; }, milliseconds(1000)))
       << "the c-ares lookup ends by itself soon after";
+}
+
+TEST_F(CaresResolverTest, NextServerAnswersWhenTheFirstIsSilent) {
+  std::string error;
+  std::unique_ptr<FakeDnsServer> second = FakeDnsServer::start(&error);
+  ASSERT_NE(second, nullptr) << error;
+  server_->setDefault(FakeDnsAnswer::silence());
+  second->set("failover.test", FakeDnsAnswer::addresses({"127.0.0.2"}, 60));
+  config_.servers = {server_->address(), second->address()};
+  config_.timeout_ms = 600;  // 2 servers x (1 + 2) per-try timeouts of 100 ms
+  ASSERT_NO_FATAL_FAILURE(makeResolver());
+  auto start = Clock::now();
+  DnsAnswer a = resolveAndWait("failover.test");
+  EXPECT_EQ(a.status, DnsStatus::kOk) << describe(a);
+  EXPECT_LT(elapsedMs(start), 400) << "the second server is asked after one per-try timeout";
+  EXPECT_EQ(server_->queryCount("failover.test", kDnsTypeA), 1U);
 }
 
 // ---- static answers -------------------------------------------------------------------------
@@ -346,7 +366,7 @@ TEST_F(CaresResolverTest, AnswerIsReusedForItsTtlAndAskedAgainAfter) {
   EXPECT_EQ(texts(second.addresses), texts(first.addresses));
   EXPECT_EQ(server_->queryCount("ttl1.test", kDnsTypeA), 1U);
 
-  runUntil([&] { return Clock::now() - first_at > milliseconds(1050); }, milliseconds(1500));
+  runFor(milliseconds(1050) - std::chrono::duration_cast<milliseconds>(Clock::now() - first_at));
   DnsAnswer third = resolveAndWait("ttl1.test");
   EXPECT_EQ(third.status, DnsStatus::kOk);
   EXPECT_FALSE(third.from_cache) << "expired answers are never served";
@@ -422,6 +442,7 @@ TEST_F(CaresResolverTest, ConcurrentRequestsForOneNameShareOneQuery) {
                FakeDnsAnswer::addresses({"127.0.0.2"}, 0).withDelay(milliseconds(50)));
   ASSERT_NO_FATAL_FAILURE(makeResolver());
   std::vector<CancelHandlePtr> handles;
+  handles.reserve(10);
   std::vector<DnsAnswer> answers;
   for (int i = 0; i < 10; ++i) {
     handles.push_back(

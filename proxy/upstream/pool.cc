@@ -1,0 +1,68 @@
+#include "proxy/upstream/pool.h"
+
+namespace gatehouse::upstream {
+
+ConnectionPool::Entry::Entry(ConnectionPool& pool, std::string key,
+                             std::unique_ptr<net::TcpConnection> connection)
+    : pool_(pool), key_(std::move(key)), connection_(std::move(connection)) {
+  connection_->setCallbacks(this);
+  connection_->startReading();  // to notice EOF, resets and unsolicited bytes
+  timer_ = pool_.dispatcher_.createTimer([this] { pool_.remove(this); });
+  timer_->enable(pool_.options_.idle_timeout);
+}
+
+ConnectionPool::Entry::~Entry() {
+  if (connection_) connection_->setCallbacks(nullptr);
+}
+
+ConnectionPool::~ConnectionPool() = default;
+
+std::string ConnectionPool::key(const std::string& host, uint16_t port, bool tls,
+                                const std::string& session) {
+  return host + ":" + std::to_string(port) + (tls ? "|tls|" : "|tcp|") + session;
+}
+
+std::unique_ptr<net::TcpConnection> ConnectionPool::take(const std::string& key) {
+  auto it = idle_.find(key);
+  if (it == idle_.end() || it->second.empty()) return nullptr;
+  std::unique_ptr<Entry> entry = std::move(it->second.back());
+  it->second.pop_back();
+  if (it->second.empty()) idle_.erase(it);
+  --total_;
+  std::unique_ptr<net::TcpConnection> conn = std::move(entry->connection_);
+  conn->stopReading();
+  conn->setCallbacks(nullptr);
+  entry->timer_->disable();
+  dispatcher_.deferredDelete(std::move(entry));
+  return conn;
+}
+
+void ConnectionPool::put(const std::string& key, std::unique_ptr<net::TcpConnection> connection) {
+  if (connection == nullptr || connection->closed() || connection->writeShutdown()) return;
+  EntryList& list = idle_[key];
+  if (total_ >= options_.max_idle_total || list.size() >= options_.max_idle_per_key) {
+    if (list.empty()) idle_.erase(key);
+    return;  // `connection` closes as it goes out of scope
+  }
+  list.push_back(std::make_unique<Entry>(*this, key, std::move(connection)));
+  ++total_;
+}
+
+void ConnectionPool::remove(Entry* entry) {
+  auto it = idle_.find(entry->key_);
+  if (it == idle_.end()) return;
+  for (auto e = it->second.begin(); e != it->second.end(); ++e) {
+    if (e->get() != entry) continue;
+    entry->timer_->disable();
+    entry->connection_->setCallbacks(nullptr);
+    entry->connection_->close();
+    // The entry may be inside its own callback: destroy it after the callback.
+    dispatcher_.deferredDelete(std::move(*e));
+    it->second.erase(e);
+    if (it->second.empty()) idle_.erase(it);
+    --total_;
+    return;
+  }
+}
+
+}  // namespace gatehouse::upstream
