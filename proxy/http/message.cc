@@ -115,7 +115,7 @@ std::optional<uint64_t> parseContentLength(std::string_view value) {
   uint64_t n = 0;
   for (char c : value) {
     if (c < '0' || c > '9') return std::nullopt;
-    uint64_t digit = static_cast<uint64_t>(c - '0');
+    auto digit = static_cast<uint64_t>(c - '0');
     if (n > (UINT64_MAX - digit) / 10) return std::nullopt;
     n = n * 10 + digit;
   }
@@ -205,7 +205,7 @@ std::string serializeResponseHead(const ResponseHead& head,
   out.append(std::to_string(head.status));
   out.push_back(' ');
   for (char c : head.reason) {
-    unsigned char u = static_cast<unsigned char>(c);
+    auto u = static_cast<unsigned char>(c);
     if (u == '\t' || (u >= 0x20 && u != 0x7f)) out.push_back(c);
   }
   out.append("\r\n");

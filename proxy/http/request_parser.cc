@@ -317,7 +317,10 @@ ParseResult RequestParser::feed(const char* data, size_t len) {
     llhttp_errno_t err = llhttp_execute(&parser_, data + off, n);
     size_t used = n;
     if (err != HPE_OK) {
-      const char* pos = llhttp_get_error_pos(&parser_);
+      // llhttp places an error raised in a data callback at the end of the span; the body cap
+      // records the exact byte instead.
+      const char* pos = body_error_at_ != nullptr ? body_error_at_ : llhttp_get_error_pos(&parser_);
+      body_error_at_ = nullptr;
       used = pos == nullptr ? 0 : static_cast<size_t>(pos - (data + off));
     }
     if (head_slice && generation == head_generation_) head_bytes_ += used;
@@ -423,7 +426,7 @@ bool RequestParser::checkTarget() {
       return false;
     }
     for (char c : target) {
-      unsigned char u = static_cast<unsigned char>(c);
+      auto u = static_cast<unsigned char>(c);
       if (c == '#') {
         fail(400, "fragment", "the request target contains '#'");
         return false;
@@ -690,9 +693,10 @@ int RequestParser::onBodyData(llhttp_t* p, const char* at, size_t len) {
   const uint64_t max = r.options_.max_body;
   if (max != 0 && len > max - r.body_bytes_) {
     // Deliver up to the cap, so the bytes seen before the error do not depend on chunking.
-    size_t allowed = static_cast<size_t>(max - r.body_bytes_);
+    auto allowed = static_cast<size_t>(max - r.body_bytes_);
     if (allowed > 0) r.callbacks_.onBody(at, allowed);
     r.body_bytes_ = max;
+    r.body_error_at_ = at + allowed;
     r.fail(413, "body-too-large",
            "the request body is larger than " + std::to_string(max) + " bytes");
     return HPE_USER;

@@ -35,11 +35,12 @@
 namespace gatehouse::http {
 
 struct RequestParserOptions {
-  size_t max_target = 8 * 1024;                  // longer → 414
-  size_t max_header_bytes = 64 * 1024;           // request line + fields + CRLFs; more → 431
-  size_t max_headers = 100;                      // field lines; more → 431
-  uint64_t max_body = 0;                         // 0: unlimited; more → 413
-  size_t max_chunk_extension_bytes = 16 * 1024;  // per chunk line (Node's cap, CVE-2024-22019)
+  size_t max_target = size_t{8} * 1024;         // longer → 414
+  size_t max_header_bytes = size_t{64} * 1024;  // request line + fields + CRLFs; more → 431
+  size_t max_headers = 100;                     // field lines; more → 431
+  uint64_t max_body = 0;                        // 0: unlimited; more → 413
+  size_t max_chunk_extension_bytes =
+      size_t{16} * 1024;  // per chunk line (Node's cap, CVE-2024-22019)
   // Envoy recommends rejecting "X_Forwarded_For"-style names at the edge: some backends fold
   // '_' into '-' and would see a header the proxy never checked (BAD-INPUTS G11).
   bool allow_underscore_headers = false;
@@ -144,7 +145,8 @@ class RequestParser final {
   bool paused_ = false;
   bool last_was_connect_ = false;
   bool done_after_message_ = false;
-  uint64_t head_generation_ = 0;  // bumped at every headers-complete
+  uint64_t head_generation_ = 0;         // bumped at every headers-complete
+  const char* body_error_at_ = nullptr;  // the first byte over max_body, in the current slice
 
   // Per message.
   RequestHead head_;

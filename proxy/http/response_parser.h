@@ -29,7 +29,7 @@
 namespace gatehouse::http {
 
 struct ResponseParserOptions {
-  size_t max_header_bytes = 64 * 1024;  // status line + fields; more → 502
+  size_t max_header_bytes = size_t{64} * 1024;  // status line + fields; more → 502
   size_t max_headers = 100;
 };
 

@@ -12,11 +12,17 @@
 //   RawClient         a TCP client that sends exact bytes and parses what comes back
 //   HttpResponse      a parsed response (status, headers, body)
 //   parseJsonObject   a strict parser for one decision line (one JSON object per line)
+//   TlsCert/TlsServer a self-signed certificate (openssl req) and `openssl s_server` on loopback
+//   ProxyTest         the fixture: an origin on 127.0.0.2, canaries on 127.0.0.1/.3/.4 (same
+//                     port), a fake DNS server, a base config; TearDown asserts INV-ALIVE (a probe
+//                     is answered, SIGTERM exits 0), INV-NOCONN for the canaries and that every
+//                     decision line is one JSON object
 //
 // Threading: a Subprocess collects output on its own thread; every method may be called from the
 // test thread while it runs. RawClient is used by one thread at a time.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -31,6 +37,9 @@
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include "tests/fakes/fake_dns_server.h"
+#include "tests/fakes/origin.h"
 
 namespace gatehouse::testing {
 
@@ -259,5 +268,78 @@ std::string getRequest(std::string_view authority, std::string_view path = "/sma
 
 // A free TCP port on `ip` right now (bound and released: racy, callers retry on collision).
 uint16_t pickFreePort(const std::string& ip);
+
+// ---- TLS -------------------------------------------------------------------------------------
+
+struct TlsCert {
+  std::string cert;  // PEM file paths
+  std::string key;
+};
+
+// A self-signed P-256 certificate for `name` (CN and subjectAltName) in `dir`.
+bool makeSelfSignedCert(const TempDir& dir, const std::string& name, TlsCert* out,
+                        std::string* error);
+
+class TlsServer final {
+ public:
+  // `openssl s_server` on ip with a port found by binding port 0 and releasing it (s_server
+  // needs a number), retried on collision. `www`: answer each connection with a status page
+  // (-www); otherwise print what arrives on stdout and send what is written to stdin.
+  static std::unique_ptr<TlsServer> start(const std::string& ip, const TlsCert& cert, bool www,
+                                          std::string* error);
+  uint16_t port() const { return port_; }
+  Subprocess& process() { return *process_; }
+
+ private:
+  TlsServer() = default;
+  uint16_t port_ = 0;
+  std::unique_ptr<Subprocess> process_;
+};
+
+// ---- the fixture -------------------------------------------------------------------------------
+
+inline constexpr const char* kOriginIp = "127.0.0.2";  // "the internet", exempted
+inline constexpr const char* kProxyIp = "127.0.0.1";
+
+class ProxyTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  // The config every test starts from: level custom, origin.test / *.api.test / ... allowed,
+  // bad.api.test denied, ports 80, 443 and the origin's port, 127.0.0.2/32 exempted, the fake
+  // DNS server as the only resolver, static answers for the test names.
+  GatehouseConfig baseConfig() const;
+  // Starts the proxy with config_; use ASSERT_NO_FATAL_FAILURE(startProxy()).
+  void startProxy();
+  // SIGTERM now: the test ends the process itself (TearDown only checks the exit status).
+  std::optional<int> stopProxy();
+
+  // "name:origin-port".
+  std::string at(std::string_view host) const;
+  // One request on a new connection to the proxy.
+  std::optional<HttpResponse> exchange(std::string_view request,
+                                       milliseconds timeout = milliseconds(5000)) const;
+  std::unique_ptr<RawClient> connectToProxy() const;
+  // Asserts a refusal: status, X-Gatehouse-Reason, a Proxy-Status naming `proxy_error`, the
+  // environment tag, a text/plain body and Connection: close.
+  void expectRefusal(const std::optional<HttpResponse>& r, int status, std::string_view reason,
+                     std::string_view proxy_error = "") const;
+  // A curl command line that goes through the proxy.
+  std::vector<std::string> curl(std::vector<std::string> args) const;
+  // Decision lines parsed; a line that is not one JSON object fails the test.
+  std::vector<std::map<std::string, std::string>> decisions() const;
+
+  std::unique_ptr<FakeOrigin> origin_;                  // kOriginIp:port
+  std::unique_ptr<FakeOrigin> canary_loopback_;         // 127.0.0.1:port (the proxy's address)
+  std::unique_ptr<FakeOrigin> canary_private_;          // 127.0.0.3:port (private / rebinding)
+  std::unique_ptr<FakeOrigin> canary_other_;            // 127.0.0.4:port
+  std::unique_ptr<FakeDnsServer> dns_;
+  GatehouseConfig config_;
+  std::unique_ptr<Gatehouse> proxy_;
+  bool stopped_ = false;
+  // Tests that contact a canary on purpose clear this.
+  bool expect_canaries_untouched_ = true;
+};
 
 }  // namespace gatehouse::testing

@@ -665,6 +665,8 @@ std::vector<Row> rows() {
        Opts::kSmallBody},
       {"H7", chunked("5\r\n12345\r\n4\r\n6789\r\n0\r\n\r\n"), 413, "body-too-large",
        "chunked body over max_body", Opts::kSmallBody},
+      {"H7", chunked("10\r\n0123456789abcdef\r\n0\r\n\r\n"), 413, "body-too-large",
+       "the error is placed at the first byte over the cap whatever the split", Opts::kSmallBody},
   };
 }
 

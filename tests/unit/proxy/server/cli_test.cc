@@ -190,14 +190,20 @@ TEST(Cli, PolicyDiff) {
   EXPECT_EQ(run({"policy", "diff", kData + "explain.toml"}).status, kExitUsage);
 }
 
-TEST(Cli, ServeValidatesAndSaysWhatIsMissing) {
-  CliRun r = run({"serve", "--config", kSrc + "/conf/gatehouse.toml"});
-  EXPECT_EQ(r.status, kExitOk) << r.err;
-  EXPECT_TRUE(contains(r.out, "environment default@")) << r.out;
-  EXPECT_TRUE(contains(r.err, "no proxy listener yet")) << r.err;
+TEST(Cli, ServeRefusesBadConfigurationsAndUnbindableAddresses) {
   CliRun bad = run({"--config", kSrc + "/tests/data/config_errors.toml"});
   EXPECT_EQ(bad.status, kExitUsage);
   EXPECT_TRUE(contains(bad.err, "not starting")) << bad.err;
+
+  // 192.0.2.1 (TEST-NET-1) is never a local address: bind fails, serve says where and exits.
+  const std::string path = ::testing::TempDir() + "/unbindable.toml";
+  FILE* f = std::fopen(path.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fputs("[listener]\naddress = \"192.0.2.1:0\"\nworkers = 1\n[log]\ndecisions = \"\"\n", f);
+  std::fclose(f);
+  CliRun unbindable = run({"serve", "--config", path});
+  EXPECT_EQ(unbindable.status, kExitUsage);
+  EXPECT_TRUE(contains(unbindable.err, "cannot listen on 192.0.2.1:0: bind")) << unbindable.err;
 }
 
 // The real binary's exit statuses, which scripts depend on.
