@@ -69,8 +69,8 @@ enum class ParseStatus : uint8_t {
   kNeedMore,  // every byte was consumed; feed more when it arrives
   kPaused,    // pause() was called from a callback; `consumed` bytes were used, feed the rest
               // again after resume()
-  kUpgrade,   // a CONNECT head (or an allowed upgrade) ended at `consumed`; the bytes after it
-              // are not HTTP and were not looked at
+  kUpgrade,   // a CONNECT head, an allowed Upgrade request (body included) or an allowed 101
+              // ended at `consumed`; the bytes after it are not HTTP and were not looked at
   kDone,      // the last message ended the connection (Connection: close, HTTP/1.0, EOF);
               // bytes after `consumed` are never parsed: close after answering
   kError,     // malformed input at or before `consumed`: answer `error.status` and close

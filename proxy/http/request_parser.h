@@ -16,8 +16,18 @@
 //                   head is still arriving, so memory stays bounded), body size (413), chunk
 //                   extension bytes (413), trailers (431, never delivered)
 //
-// Every check is tied to a byte position in the stream, so the result (events and error) is the
-// same however the input is split into feed() calls.
+// Other statuses: 400 for every syntax error llhttp reports (reason by where it happened:
+// bad-method, bad-target, bad-request-line, bad-header, bad-chunk, bad-trailer), 417 for any
+// Expect but one "100-continue", 501 for any Transfer-Encoding but one "chunked", 400
+// underscore-header unless allowed. Each error has a stable kebab-case reason and a short
+// message that never echoes the input.
+//
+// Every check is tied to a byte position in the stream, so the result (events, error, consumed
+// count) is the same however the input is split into feed() calls.
+//
+// Typical use: pause() in onRequestHead, decide (policy, DNS) outside the callback, then
+// resume() and feed() the bytes not yet consumed; for CONNECT, feed() returns kUpgrade with the
+// head's length as `consumed`, and the caller owns every byte after it (INV-NOBYTES).
 //
 // Single-threaded: one parser per client connection, used on that connection's loop thread.
 #pragma once

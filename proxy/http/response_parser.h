@@ -49,7 +49,9 @@ class ResponseParser final {
     // An interim 1xx response (not 101). The final response of the same request follows. By
     // default it is consumed; the caller may relay it (to an HTTP/1.1 client only).
     virtual void onInformational(ResponseHead&& /*head*/) {}
-    // The final response head (or an allowed 101). For a body, onBody follows.
+    // The final response head (or an allowed 101). For a body, onBody follows. pause() here
+    // stops feed() before the first body byte; for a response without a body (HEAD, 204, 304)
+    // it takes effect right after onMessageComplete.
     virtual void onResponseHead(ResponseHead&& head) = 0;
     // Body bytes, de-chunked. Valid only during the call.
     virtual void onBody(const char* data, size_t len) = 0;

@@ -22,8 +22,8 @@ namespace gatehouse::upstream {
 
 struct PoolOptions {
   std::chrono::milliseconds idle_timeout{30000};
-  size_t max_idle_per_key = 8;
-  size_t max_idle_total = 1024;
+  size_t max_idle_per_key = 256;
+  size_t max_idle_total = 4096;
 };
 
 class ConnectionPool final {

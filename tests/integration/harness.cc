@@ -399,6 +399,17 @@ std::unique_ptr<Gatehouse> Gatehouse::start(const std::string& config_text, std:
     *error = "no listening line; stderr:\n" + g->process_->stderrText();
     return nullptr;
   }
+  // The listening line is printed before the SIGHUP/SIGTERM handlers are installed: a signal
+  // sent right after it would kill the process. Wait until the kernel shows both caught.
+  const auto deadline = Clock::now() + timeout;
+  while (!g->catchesSignals()) {
+    if (Clock::now() >= deadline || !g->process_->running()) {
+      *error = "the proxy never installed its signal handlers; stderr:\n" +
+               g->process_->stderrText();
+      return nullptr;
+    }
+    std::this_thread::sleep_for(milliseconds(1));
+  }
   const std::string err = g->process_->stderrText();
   const size_t p = err.find(kListening) + kListening.size();
   g->port_ = static_cast<uint16_t>(std::strtoul(err.c_str() + p, nullptr, 10));
@@ -448,6 +459,19 @@ std::vector<std::string> Gatehouse::decisionLines() const {
 
 bool Gatehouse::waitForDecisions(size_t count, milliseconds timeout) const {
   return process_->waitForLines(Subprocess::Stream::kStdout, count, timeout);
+}
+
+bool Gatehouse::catchesSignals() const {
+  std::ifstream in("/proc/" + std::to_string(process_->pid()) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("SigCgt:", 0) == 0) {
+      const unsigned long long mask = std::strtoull(line.c_str() + 7, nullptr, 16);
+      const unsigned long long want = (1ULL << (SIGHUP - 1)) | (1ULL << (SIGTERM - 1));
+      return (mask & want) == want;
+    }
+  }
+  return false;
 }
 
 long Gatehouse::rssKiB() const {
@@ -986,6 +1010,8 @@ void ProxyTest::TearDown() {
 
 GatehouseConfig ProxyTest::baseConfig() const {
   GatehouseConfig c;
+  // A stuck connection must not hold a test's SIGTERM for the default 10 s.
+  c.listener["drain_timeout_ms"] = "3000";
   c.domains = {"origin.test",   "*.api.test",    "private.test", "loopback.test",
                "metadata.test", "mixed.test",    "tls.test",     "sink.test"};
   c.deny = {"bad.api.test"};

@@ -638,9 +638,9 @@ std::vector<Row> rows() {
       // G: header semantics and limits.
       {"G4", get(fields(99)), 0, "GET allowed.test:80/ => need-more", "exactly 100 fields"},
       {"G4", get(fields(100)), 431, "too-many-headers", "101 fields"},
-      {"G5", headOfSize(64 * 1024), 0, "GET allowed.test:80/ => need-more",
+      {"G5", headOfSize(size_t{64} * 1024), 0, "GET allowed.test:80/ => need-more",
        "a head of exactly the cap"},
-      {"G5", headOfSize(64 * 1024 + 1), 431, "headers-too-large", "one byte over"},
+      {"G5", headOfSize(size_t{64} * 1024 + 1), 431, "headers-too-large", "one byte over"},
       {"G5", get("X: " + std::string(1 << 20, 'v') + "\r\n"), 431, "headers-too-large",
        "one 1 MiB field"},
       {"G5", std::string(70000, '\n') + get(""), 431, "headers-too-large",
@@ -785,7 +785,7 @@ TEST(SmugglerGadgets, AreRefusedOrReadWithTheStrictFraming) {
 // ---------------------------------------------------------------------------------------------
 // Pipelining, pausing, CONNECT.
 
-TEST(Pipelining, ThreeRequestsInOneBufferWithAChunkedPostBetween) {
+TEST(RequestPipelining, ThreeRequestsInOneBufferWithAChunkedPostBetween) {
   const std::string input =
       line("GET http://a.test/1 HTTP/1.1", "a.test") +
       "POST http://b.test/2 HTTP/1.1\r\nHost: b.test\r\n"
@@ -800,7 +800,7 @@ TEST(Pipelining, ThreeRequestsInOneBufferWithAChunkedPostBetween) {
   expectSplitIndependent(input, o, {}, "pipelining");
 }
 
-TEST(Pause, AfterTheHeadNoBodyByteIsConsumed) {
+TEST(RequestPause, AfterTheHeadNoBodyByteIsConsumed) {
   const std::string head =
       "POST http://allowed.test/ HTTP/1.1\r\nHost: allowed.test\r\n"
       "Content-Length: 5\r\n\r\n";
@@ -830,7 +830,7 @@ TEST(Pause, AfterTheHeadNoBodyByteIsConsumed) {
   EXPECT_EQ(rec.events, "head;complete;head;complete;");
 }
 
-TEST(Pause, AfterABodyAndAfterEachMessage) {
+TEST(RequestPause, AfterABodyAndAfterEachMessage) {
   const std::string first = post("Content-Length: 5\r\n", "hello");
   const std::string input = first + get("");
   Recorder rec;
@@ -863,7 +863,7 @@ TEST(Pause, AfterABodyAndAfterEachMessage) {
   EXPECT_EQ(rec2.events, "head;complete;head;complete;");
 }
 
-TEST(Pause, ABodylessRequestCompletesOnTheFeedAfterResume) {
+TEST(RequestPause, ABodylessRequestCompletesOnTheFeedAfterResume) {
   const std::string input = get("");
   Recorder rec;
   RequestParser parser(rec);
@@ -881,7 +881,7 @@ TEST(Pause, ABodylessRequestCompletesOnTheFeedAfterResume) {
   EXPECT_TRUE(parser.idle());
 }
 
-TEST(Pause, OutsideACallbackStopsTheNextFeed) {
+TEST(RequestPause, OutsideACallbackStopsTheNextFeed) {
   Recorder rec;
   RequestParser parser(rec);
   parser.pause();
@@ -895,7 +895,7 @@ TEST(Pause, OutsideACallbackStopsTheNextFeed) {
 
 // E8 / INV-NOBYTES: bytes after a CONNECT head are never parsed as HTTP; the consumed count
 // says exactly where they start, however the input is split.
-TEST(Connect, EarlyBytesAreNeverParsed) {
+TEST(RequestConnect, EarlyBytesAreNeverParsed) {
   const std::string head = connect("evil.test:443", "Host: evil.test:443\r\n");
   const std::string client_hello("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11);
   for (const std::string& early :
@@ -924,7 +924,7 @@ TEST(Connect, EarlyBytesAreNeverParsed) {
   }
 }
 
-TEST(Connect, PauseInTheHeadCallbackStillEndsWithUpgrade) {
+TEST(RequestConnect, PauseInTheHeadCallbackStillEndsWithUpgrade) {
   const std::string head = connect("allowed.test:443", "Host: allowed.test:443\r\n");
   Recorder rec;
   RequestParser parser(rec);
@@ -935,7 +935,7 @@ TEST(Connect, PauseInTheHeadCallbackStillEndsWithUpgrade) {
   EXPECT_EQ(r.consumed, head.size());
 }
 
-TEST(Upgrade, AllowedUpgradeStopsAndCanResumeAsHttp) {
+TEST(RequestUpgrade, AllowedUpgradeStopsAndCanResumeAsHttp) {
   const std::string first = get("Connection: upgrade\r\nUpgrade: websocket\r\n");
   const std::string input = first + get("");
   Recorder rec;
@@ -951,7 +951,7 @@ TEST(Upgrade, AllowedUpgradeStopsAndCanResumeAsHttp) {
   EXPECT_EQ(rec.events, "head;complete;head;complete;");
 }
 
-TEST(Finish, BetweenRequestsIsDoneInsideOneIsAnError) {
+TEST(RequestFinish, BetweenRequestsIsDoneInsideOneIsAnError) {
   {
     Recorder rec;
     RequestParser parser(rec);
@@ -979,7 +979,7 @@ TEST(Finish, BetweenRequestsIsDoneInsideOneIsAnError) {
   }
 }
 
-TEST(Errors, AreStickyAndConsumeNothingMore) {
+TEST(RequestErrors, AreStickyAndConsumeNothingMore) {
   Recorder rec;
   RequestParser parser(rec);
   ParseResult r = parser.feed(line("GET http://allowed.test/ HTTP/1.1", "evil.test") + get(""));
@@ -993,7 +993,7 @@ TEST(Errors, AreStickyAndConsumeNothingMore) {
 }
 
 // G5: a 1 MiB header is refused at the cap; llhttp never sees more than the cap.
-TEST(Limits, HugeHeaderFailsAtTheCap) {
+TEST(RequestLimits, HugeHeaderFailsAtTheCap) {
   const std::string input = get("X: " + std::string(1 << 20, 'v') + "\r\n");
   Recorder rec;
   RequestParser parser(rec);
@@ -1003,15 +1003,15 @@ TEST(Limits, HugeHeaderFailsAtTheCap) {
   EXPECT_EQ(r.consumed, 64u * 1024u);
 }
 
-TEST(Limits, HeadCapAppliesPerRequest) {
+TEST(RequestLimits, HeadCapAppliesPerRequest) {
   // Two pipelined requests of 40 KiB each: each head is under the cap on its own.
-  const std::string one = headOfSize(40 * 1024);
+  const std::string one = headOfSize(size_t{40} * 1024);
   Outcome o = parse(one + one, Split::kWhole);
   EXPECT_EQ(o.status, ParseStatus::kNeedMore) << o.describe();
   EXPECT_EQ(o.heads.size(), 2u);
 }
 
-TEST(Model, HeadersKeepOrderAndCaseAndFindIsCaseInsensitive) {
+TEST(RequestModel, HeadersKeepOrderAndCaseAndFindIsCaseInsensitive) {
   Outcome o = parse(get("X-First: 1\r\nx-second:  two  \r\nX-FIRST: 3\r\n"), Split::kWhole);
   ASSERT_EQ(o.heads.size(), 1u);
   const RequestHead& h = o.heads[0];
@@ -1037,7 +1037,7 @@ RequestHead parseOne(const std::string& input, const RequestParserOptions& optio
   return o.heads.empty() ? RequestHead{} : o.heads[0];
 }
 
-TEST(Serialize, OriginFormAndRegeneratedHost) {
+TEST(SerializeRequest, OriginFormAndRegeneratedHost) {
   RequestHead h =
       parseOne(line("GET http://Allowed.Test.:8080/a/b?c=d HTTP/1.1", "allowed.test:8080"));
   EXPECT_EQ(serializeRequestHead(h), "GET /a/b?c=d HTTP/1.1\r\nHost: allowed.test:8080\r\n\r\n");
@@ -1047,7 +1047,7 @@ TEST(Serialize, OriginFormAndRegeneratedHost) {
   EXPECT_EQ(serializeRequestHead(h), "GET / HTTP/1.1\r\nHost: [2001:db8::1]\r\n\r\n");
 }
 
-TEST(Serialize, HopByHopHeadersAreRemoved) {
+TEST(SerializeRequest, HopByHopHeadersAreRemoved) {
   RequestHead h = parseOne(
       get("Connection: keep-alive, X-Hop, Upgrade\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\n"
           "Proxy-Connection: keep-alive\r\nTE: trailers\r\nTrailer: X-T\r\nUpgrade: h2c\r\n"
@@ -1058,7 +1058,7 @@ TEST(Serialize, HopByHopHeadersAreRemoved) {
             "GET / HTTP/1.1\r\nHost: allowed.test\r\nAccept: */*\r\nUser-Agent: test\r\n\r\n");
 }
 
-TEST(Serialize, ProxyAuthorizationIsNeverForwarded) {
+TEST(SerializeRequest, ProxyAuthorizationIsNeverForwarded) {
   RequestHead h = parseOne(get("proxy-authorization: Bearer canary-token\r\n"));
   std::string out = serializeRequestHead(h);
   EXPECT_EQ(out.find("canary-token"), std::string::npos) << out;
@@ -1066,7 +1066,7 @@ TEST(Serialize, ProxyAuthorizationIsNeverForwarded) {
 }
 
 // G1: a client's Connection header strips only the client's own headers.
-TEST(Serialize, ConnectionNamesStripOnlyClientHeaders) {
+TEST(SerializeRequest, ConnectionNamesStripOnlyClientHeaders) {
   RequestHead h = parseOne(
       get("Connection: close, Authorization, X-Proxy-Added\r\nAuthorization: Bearer client\r\n"
           "X-Proxy-Added: client\r\n"));
@@ -1079,7 +1079,7 @@ TEST(Serialize, ConnectionNamesStripOnlyClientHeaders) {
             "X-Proxy-Added: proxy\r\nVia: 1.1 gatehouse\r\n\r\n");
 }
 
-TEST(Serialize, ExtraHeadersWithLineBreaksAreDropped) {
+TEST(SerializeRequest, ExtraHeadersWithLineBreaksAreDropped) {
   RequestHead h = parseOne(get(""));
   RequestSerializeOptions options;
   options.extra_headers = {
@@ -1088,7 +1088,7 @@ TEST(Serialize, ExtraHeadersWithLineBreaksAreDropped) {
             "GET / HTTP/1.1\r\nHost: allowed.test\r\nX-Ok: 1\r\n\r\n");
 }
 
-TEST(Serialize, UpgradeKeptOnlyWhenAllowed) {
+TEST(SerializeRequest, UpgradeKeptOnlyWhenAllowed) {
   RequestHead h =
       parseOne(get("Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\n"));
   EXPECT_EQ(serializeRequestHead(h),
@@ -1100,7 +1100,7 @@ TEST(Serialize, UpgradeKeptOnlyWhenAllowed) {
             "k\r\nConnection: upgrade\r\n\r\n");
 }
 
-TEST(Serialize, Http10ClientGetsHostAndCanonicalFraming) {
+TEST(SerializeRequest, Http10ClientGetsHostAndCanonicalFraming) {
   RequestHead h = parseOne(
       "POST http://allowed.test:81/form HTTP/1.0\r\nExpect: 100-continue\r\n"
       "Content-Length: 3\r\n\r\nabc");
@@ -1113,7 +1113,7 @@ TEST(Serialize, Http10ClientGetsHostAndCanonicalFraming) {
             "Connection: close\r\n\r\n");
 }
 
-TEST(Serialize, FramingComesFromTheModel) {
+TEST(SerializeRequest, FramingComesFromTheModel) {
   RequestHead h =
       parseOne(post("transfer-encoding: Chunked\r\nExpect: 100-continue\r\n", "0\r\n\r\n"));
   EXPECT_EQ(serializeRequestHead(h),
@@ -1124,7 +1124,7 @@ TEST(Serialize, FramingComesFromTheModel) {
             "POST / HTTP/1.1\r\nHost: allowed.test\r\nContent-Length: 2\r\n\r\n");
 }
 
-TEST(Serialize, ConnectAndOriginForm) {
+TEST(SerializeRequest, ConnectAndOriginForm) {
   RequestHead h =
       parseOne(connect("allowed.test:443", "Host: allowed.test:443\r\nUser-Agent: c\r\n"));
   EXPECT_EQ(serializeRequestHead(h),
@@ -1140,7 +1140,7 @@ TEST(Serialize, ConnectAndOriginForm) {
 
 // Every accepted row's forwarded head is itself a request the strict parser accepts with the
 // same method, path and framing.
-TEST(Serialize, RoundTripsThroughTheParser) {
+TEST(SerializeRequest, RoundTripsThroughTheParser) {
   for (const Row& row : rows()) {
     if (row.status != 0) continue;
     RequestParserOptions origin = optionsFor(row.opts);
