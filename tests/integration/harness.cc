@@ -461,6 +461,18 @@ bool Gatehouse::waitForDecisions(size_t count, milliseconds timeout) const {
   return process_->waitForLines(Subprocess::Stream::kStdout, count, timeout);
 }
 
+int Gatehouse::fdCount() const {
+  std::error_code ec;
+  std::filesystem::directory_iterator it("/proc/" + std::to_string(process_->pid()) + "/fd", ec);
+  if (ec) return -1;
+  int n = 0;
+  for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    if (ec) return -1;
+    ++n;
+  }
+  return n;
+}
+
 bool Gatehouse::catchesSignals() const {
   std::ifstream in("/proc/" + std::to_string(process_->pid()) + "/status");
   std::string line;
@@ -693,7 +705,7 @@ size_t HttpResponse::count(std::string_view name) const {
   return n;
 }
 
-ParseOutcome parseResponse(std::string_view data, bool eof, bool head_request, HttpResponse* out,
+ParseOutcome parseResponse(std::string_view data, bool eof, bool no_body, HttpResponse* out,
                            size_t* consumed) {
   const size_t end = data.find("\r\n\r\n");
   if (end == std::string_view::npos) return eof ? ParseOutcome::kInvalid : ParseOutcome::kNeedMore;
@@ -719,9 +731,9 @@ ParseOutcome parseResponse(std::string_view data, bool eof, bool head_request, H
                            std::string(trim(field.substr(colon + 1))));
   }
   size_t pos = end + 4;
-  const bool no_body = head_request || (r.status >= 100 && r.status < 200) || r.status == 204 ||
-                       r.status == 304;
-  if (no_body) {
+  const bool bodyless = no_body || (r.status >= 100 && r.status < 200) || r.status == 204 ||
+                        r.status == 304;
+  if (bodyless) {
   } else if (equalsIgnoreCase(r.header("Transfer-Encoding"), "chunked")) {
     for (;;) {
       const size_t le = data.find("\r\n", pos);
@@ -838,12 +850,12 @@ bool RawClient::fill(Clock::time_point deadline) {
   }
 }
 
-std::optional<HttpResponse> RawClient::readResponse(milliseconds timeout, bool head_request) {
+std::optional<HttpResponse> RawClient::readResponse(milliseconds timeout, bool no_body) {
   const auto deadline = Clock::now() + timeout;
   for (;;) {
     HttpResponse r;
     size_t used = 0;
-    const ParseOutcome o = parseResponse(buf_, closed_, head_request, &r, &used);
+    const ParseOutcome o = parseResponse(buf_, closed_, no_body, &r, &used);
     if (o == ParseOutcome::kComplete) {
       buf_.erase(0, used);
       return r;

@@ -178,6 +178,8 @@ class Gatehouse final {
   bool waitForDecisions(size_t count, milliseconds timeout) const;
   // VmRSS of the process in KiB; -1 if unreadable.
   long rssKiB() const;
+  // Open file descriptors of the process; -1 if /proc/PID/fd is unreadable.
+  int fdCount() const;
   // Whether SIGHUP and SIGTERM have handlers (SigCgt in /proc/PID/status).
   bool catchesSignals() const;
 
@@ -214,8 +216,9 @@ struct HttpResponse {
 
 enum class ParseOutcome { kComplete, kNeedMore, kInvalid };
 // Parses one response from the start of `data`. `eof`: no more bytes will come (a body
-// delimited by the close ends here). `head_request`: the response has no body.
-ParseOutcome parseResponse(std::string_view data, bool eof, bool head_request, HttpResponse* out,
+// delimited by the close ends here). `no_body`: the response has no body whatever its headers
+// say (it answers HEAD, or it is a CONNECT's 2xx).
+ParseOutcome parseResponse(std::string_view data, bool eof, bool no_body, HttpResponse* out,
                            size_t* consumed);
 
 class RawClient final {
@@ -234,8 +237,9 @@ class RawClient final {
   // Sets SO_RCVBUF before the connection carries data (a small window for slow-reader tests).
   void setReceiveBuffer(int bytes);
 
-  // Reads one response. nullopt when none arrived complete in time (see closed()).
-  std::optional<HttpResponse> readResponse(milliseconds timeout, bool head_request = false);
+  // Reads one response (`no_body`: see parseResponse). nullopt when none arrived complete in
+  // time (see closed()).
+  std::optional<HttpResponse> readResponse(milliseconds timeout, bool no_body = false);
   // Reads everything until the peer closes or the timeout passes; includes bytes buffered by
   // an earlier readResponse().
   std::string readUntilClose(milliseconds timeout);
@@ -305,6 +309,13 @@ inline constexpr const char* kBugKeepAlive =
     "BUG: a second request on a keep-alive client connection is never forwarded: it hangs in "
     "State::kConnecting because ClientConnection::onTimer() calls decide() only while "
     "connecting_ is null, and connecting_ is not reset after the first request connected";
+inline constexpr const char* kBugSlowloris =
+    "BUG: the header timeout restarts with every byte received (ClientConnection::processInput "
+    "re-arms the timer in State::kReadingHead), so a client trickling one byte per 100 ms "
+    "under header_timeout_ms = 300 is never cut off";
+inline constexpr const char* kBugReloadResolver =
+    "BUG: SIGHUP reload reports success but keeps the [resolver] of the start (static answers, "
+    "servers, timeout_ms): the workers' resolvers are built once in Worker::init";
 
 inline constexpr const char* kOriginIp = "127.0.0.2";  // "the internet", exempted
 inline constexpr const char* kProxyIp = "127.0.0.1";

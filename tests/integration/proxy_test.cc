@@ -210,25 +210,40 @@ TEST_F(Forwarding, ExpectContinueWithARawClientGets100BeforeSendingTheBody) {
   EXPECT_EQ(r->body.substr(head_len), "hello");
 }
 
-TEST_F(Forwarding, HeadThenGetOnOneConnection) {
-  GTEST_SKIP() << kBugKeepAlive;
+TEST_F(Forwarding, HeadGetsTheHeadersWithoutABody) {
   ASSERT_NO_FATAL_FAILURE(startProxy());
   CommandResult r =
       runCommand(curl({"-I", "http://" + at("origin.test") + "/small"}), milliseconds(20000));
   ASSERT_TRUE(r.finished) << r.err;
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.rfind("HTTP/1.1 200 ", 0), 0u) << r.out;
-  EXPECT_NE(r.out.find("Content-Length: 13"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Content-Length: 13\r\n"), std::string::npos) << r.out;
 
-  // The HEAD response carries Content-Length but no body: the GET after it must not read one.
   auto c = connectToProxy();
   ASSERT_NE(c, nullptr);
   const std::string a = at("origin.test");
   ASSERT_TRUE(c->send("HEAD http://" + a + "/small HTTP/1.1\r\nHost: " + a + "\r\n\r\n"));
-  auto head = c->readResponse(milliseconds(3000), /*head_request=*/true);
+  auto head = c->readResponse(milliseconds(3000), /*no_body=*/true);
   ASSERT_TRUE(head.has_value());
   EXPECT_EQ(head->status, 200);
   EXPECT_EQ(head->header("Content-Length"), "13");
+  // No body byte follows the head.
+  EXPECT_FALSE(c->waitForData(milliseconds(200))) << c->buffered();
+  ASSERT_EQ(origin_->requestCount(), 2u);
+  EXPECT_EQ(origin_->requests()[1].method, "HEAD");
+}
+
+// The HEAD response carries Content-Length but no body: the GET after it must not read one.
+TEST_F(Forwarding, HeadThenGetOnOneConnection) {
+  GTEST_SKIP() << kBugKeepAlive;
+  ASSERT_NO_FATAL_FAILURE(startProxy());
+  auto c = connectToProxy();
+  ASSERT_NE(c, nullptr);
+  const std::string a = at("origin.test");
+  ASSERT_TRUE(c->send("HEAD http://" + a + "/small HTTP/1.1\r\nHost: " + a + "\r\n\r\n"));
+  auto head = c->readResponse(milliseconds(3000), /*no_body=*/true);
+  ASSERT_TRUE(head.has_value());
+  EXPECT_EQ(head->status, 200);
   ASSERT_TRUE(c->send(getRequest(a, "/small")));
   auto get = c->readResponse(milliseconds(3000));
   ASSERT_TRUE(get.has_value()) << c->buffered();
@@ -236,7 +251,28 @@ TEST_F(Forwarding, HeadThenGetOnOneConnection) {
   EXPECT_EQ(get->body, kSmallBody);
 }
 
-TEST_F(Forwarding, ChunkedAndCloseDelimitedResponsesReachAKeepAliveClient) {
+// Chunked and close-delimited origin bodies reach an HTTP/1.1 client re-framed (chunked), so
+// its connection could stay open.
+TEST_F(Forwarding, ChunkedAndCloseDelimitedResponsesAreReframedForHttp11Clients) {
+  ASSERT_NO_FATAL_FAILURE(startProxy());
+  struct Row {
+    const char* path;
+    std::string_view body;
+  };
+  for (const Row& row : {Row{"/chunked", kChunkedBody}, Row{"/close", kUntilCloseBody}}) {
+    SCOPED_TRACE(row.path);
+    auto c = connectToProxy();
+    ASSERT_NE(c, nullptr);
+    ASSERT_TRUE(c->send(getRequest(at("origin.test"), row.path)));
+    auto r = c->readResponse(milliseconds(3000));
+    ASSERT_TRUE(r.has_value()) << c->buffered();
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->header("Transfer-Encoding"), "chunked") << r->head;
+    EXPECT_EQ(r->body, row.body);
+  }
+}
+
+TEST_F(Forwarding, ChunkedThenCloseDelimitedOnOneKeepAliveConnection) {
   GTEST_SKIP() << kBugKeepAlive;
   ASSERT_NO_FATAL_FAILURE(startProxy());
   auto c = connectToProxy();
@@ -244,12 +280,10 @@ TEST_F(Forwarding, ChunkedAndCloseDelimitedResponsesReachAKeepAliveClient) {
   ASSERT_TRUE(c->send(getRequest(at("origin.test"), "/chunked")));
   auto chunked = c->readResponse(milliseconds(3000));
   ASSERT_TRUE(chunked.has_value());
-  EXPECT_EQ(chunked->status, 200);
   EXPECT_EQ(chunked->body, kChunkedBody);
   ASSERT_TRUE(c->send(getRequest(at("origin.test"), "/close")));
   auto until_close = c->readResponse(milliseconds(3000));
   ASSERT_TRUE(until_close.has_value()) << c->buffered();
-  EXPECT_EQ(until_close->status, 200);
   EXPECT_EQ(until_close->body, kUntilCloseBody);
 }
 
