@@ -46,6 +46,19 @@ namespace gatehouse::testing {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
+// Built with AddressSanitizer (GATEHOUSE_SANITIZE): memory figures are not meaningful there.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kSanitizerBuild = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kSanitizerBuild = true;
+#else
+inline constexpr bool kSanitizerBuild = false;
+#endif
+#else
+inline constexpr bool kSanitizerBuild = false;
+#endif
+
 long elapsedMs(Clock::time_point since);
 
 // ---- files -----------------------------------------------------------------------------------

@@ -15,6 +15,12 @@ namespace {
 
 using testing_text::printable;
 
+// A string literal with embedded NULs, every byte kept.
+template <size_t N>
+std::string bytes(const char (&literal)[N]) {
+  return std::string(literal, N - 1);
+}
+
 class Parsing : public ProxyTest {
  protected:
   struct Row {
@@ -72,6 +78,44 @@ TEST_F(Parsing, MalformedRequestHeadsGetTheirExactStatusAndClose) {
       {"A5 asterisk GET", "GET * HTTP/1.1\r\nHost: {T}\r\n\r\n", 400},
       {"A5 OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: {T}\r\n\r\n", 400},
       {"A6 authority-form GET", "GET {T} HTTP/1.1\r\nHost: {T}\r\n\r\n", 400},
+      {"A7 userinfo", "GET http://origin.test@evil.test/ HTTP/1.1\r\nHost: evil.test\r\n\r\n",
+       400},
+      {"A7 userinfo with port",
+       "GET http://{T}@evil.test/ HTTP/1.1\r\nHost: evil.test\r\n\r\n", 400},
+      {"A7 encoded slash in userinfo",
+       "GET http://origin.test%2f@evil.test/ HTTP/1.1\r\nHost: evil.test\r\n\r\n", 400},
+      {"A8 backslash", "GET http://evil.test\\@{T}/ HTTP/1.1\r\nHost: {T}\r\n\r\n", 400},
+      {"A8 fragment before @", "GET http://evil.test#@{T}/ HTTP/1.1\r\nHost: {T}\r\n\r\n", 400},
+      {"A8 query before @", "GET http://evil.test?@{T}/ HTTP/1.1\r\nHost: {T}\r\n\r\n", 400},
+      {"A9 percent-encoded host",
+       "GET http://%6frigin.test/ HTTP/1.1\r\nHost: %6frigin.test\r\n\r\n", 400},
+      {"A10 https on the plain listener", "GET https://{T}/small HTTP/1.1\r\nHost: {T}\r\n\r\n",
+       400},
+      {"A10 ftp", "GET ftp://{T}/small HTTP/1.1\r\nHost: {T}\r\n\r\n", 400},
+      {"A10 gopher", "GET gopher://{T}/_x HTTP/1.1\r\nHost: {T}\r\n\r\n", 400},
+      {"A10 file", "GET file:///etc/passwd HTTP/1.1\r\nHost: {T}\r\n\r\n", 400},
+      {"A19 empty authority", "GET http:/// HTTP/1.1\r\nHost: {T}\r\n\r\n", 400},
+      {"A19 port only", "GET http://:80/ HTTP/1.1\r\nHost: :80\r\n\r\n", 400},
+      {"B3 empty label", "GET http://origin..test/ HTTP/1.1\r\nHost: origin..test\r\n\r\n", 400},
+      {"B3 leading dot", "GET http://.origin.test/ HTTP/1.1\r\nHost: .origin.test\r\n\r\n", 400},
+      {"B3 two trailing dots",
+       "GET http://origin.test../ HTTP/1.1\r\nHost: origin.test..\r\n\r\n", 400},
+      {"B8 Cyrillic a in the host",
+       "GET http://\xd0\xb0pi.test/ HTTP/1.1\r\nHost: \xd0\xb0pi.test\r\n\r\n", 400},
+      {"B8 ideographic full stop",
+       "GET http://origin\xe3\x80\x82test/ HTTP/1.1\r\nHost: origin\xe3\x80\x82test\r\n\r\n",
+       400},
+      {"B11 label over 63 octets",
+       "GET http://" + std::string(64, 'a') + ".api.test/ HTTP/1.1\r\nHost: " +
+           std::string(64, 'a') + ".api.test\r\n\r\n",
+       400},
+      {"B12 NUL in Host",
+       bytes("GET http://origin.test/ HTTP/1.1\r\nHost: origin.test\0.evil.test\r\n\r\n"),
+       400},
+      {"B12 %00 in the host",
+       "GET http://origin.test%00.evil.test/ HTTP/1.1\r\nHost: origin.test\r\n\r\n", 400},
+      {"B13 bracketed name", "GET http://[origin.test]/ HTTP/1.1\r\nHost: [origin.test]\r\n\r\n",
+       400},
       {"A11 HT in target", "GET http://{T}/a\tb HTTP/1.1\r\nHost: {T}\r\n\r\n", 400},
       {"A11 CTL in target", "GET http://{T}/a\x01" "b HTTP/1.1\r\nHost: {T}\r\n\r\n", 400},
       {"A11 DEL in target", "GET http://{T}/a\x7f" "b HTTP/1.1\r\nHost: {T}\r\n\r\n", 400},
@@ -183,7 +227,7 @@ TEST_F(Parsing, MalformedRequestHeadsGetTheirExactStatusAndClose) {
       {"F17 bare LF line endings", "GET http://{T}/small HTTP/1.1\nHost: {T}\n\n", 400},
       {"F17 one bare LF", "GET http://{T}/small HTTP/1.1\r\nHost: {T}\nX-A: b\r\n\r\n", 400},
       {"F18 NUL in a value",
-       std::string("GET http://{T}/small HTTP/1.1\r\nHost: {T}\r\nX-A: a\0b\r\n\r\n", 55), 400},
+       bytes("GET http://{T}/small HTTP/1.1\r\nHost: {T}\r\nX-A: a\0b\r\n\r\n"), 400},
       {"F18 DEL in a value",
        "GET http://{T}/small HTTP/1.1\r\nHost: {T}\r\nX-A: a\x7f" "b\r\n\r\n", 400},
       {"F18 0xA0 in a name", "GET http://{T}/small HTTP/1.1\r\nHost: {T}\r\nX\xa0" "A: b\r\n\r\n",

@@ -93,11 +93,13 @@ TEST_F(Denials, WildcardApexAndDenyListAsATable) {
   const Row rows[] = {
       {"exact entry", "origin.test", 200, "", ""},
       {"B1 case-insensitive", "ORIGIN.Test", 200, "", ""},
+      {"B2 trailing dot", "origin.test.", 200, "", ""},
       {"wildcard one label", "a.api.test", 200, "", ""},
       {"B7 wildcard deep name", "x.y.z.api.test", 200, "", ""},
       {"B4 *.x excludes the apex", "api.test", 403, "host-not-allowed", ""},
       {"B5 label boundary", "badapi.test", 403, "host-not-allowed", ""},
       {"B6 suffix confusion", "origin.test.evil.test", 403, "host-not-allowed", ""},
+      {"B9 punycode homograph", "xn--pi-7kc.test", 403, "host-not-allowed", ""},
       {"deny wins over *.api.test", "bad.api.test", 403, "host-denied", "bad.api.test"},
   };
   size_t served = 0;
@@ -115,6 +117,19 @@ TEST_F(Denials, WildcardApexAndDenyListAsATable) {
     }
   }
   EXPECT_EQ(origin_->requestCount(), served);
+}
+
+// G8: "Expect: 100-continue" on a denied POST: the 403 comes at once, without the body, and the
+// connection closes.
+TEST_F(Denials, ExpectContinueOnADeniedPostGets403WithoutTheBody) {
+  ASSERT_NO_FATAL_FAILURE(startProxy());
+  auto c = connectToProxy();
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(c->send("POST http://" + at("evil.test") + "/ HTTP/1.1\r\nHost: " + at("evil.test") +
+                      "\r\nExpect: 100-continue\r\nContent-Length: 1000000\r\n\r\n"));
+  auto r = c->readResponse(milliseconds(3000));
+  ASSERT_NO_FATAL_FAILURE(expectRefusal(r, 403, "host-not-allowed", "http_request_denied"));
+  EXPECT_TRUE(c->waitForClose(milliseconds(3000)));
 }
 
 // C8: allowed names whose only addresses are private, loopback or metadata.

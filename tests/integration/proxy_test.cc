@@ -331,11 +331,16 @@ TEST_F(Forwarding, NothingAfterAConnectionCloseRequestIsAnswered) {
 }
 
 // H3: a 32 MiB download read slowly (64 KiB every 2 ms through a small receive window): the
-// proxy stops reading the origin instead of buffering, so its RSS stays bounded.
+// proxy stops reading the origin instead of buffering, so its RSS stays bounded: under 60 MiB,
+// and (the sharper test: buffering the body would add 32 MiB) under 16 MiB above its RSS at
+// the start. Sanitizer builds keep freed memory in quarantine, so there only the download is
+// checked.
 TEST_F(Forwarding, SlowReaderOfA32MiBDownloadKeepsTheProxyRssBounded) {
   ASSERT_NO_FATAL_FAILURE(startProxy());
   constexpr size_t kSize = 32u << 20;
   constexpr long kRssLimitKiB = 60 * 1024;
+  constexpr long kGrowthLimitKiB = 16 * 1024;
+  const long baseline = proxy_->rssKiB();
   std::string error;
   auto c = RawClient::connect(kProxyIp, proxy_->port(), &error);
   ASSERT_NE(c, nullptr) << error;
@@ -371,8 +376,13 @@ TEST_F(Forwarding, SlowReaderOfA32MiBDownloadKeepsTheProxyRssBounded) {
   EXPECT_EQ(head.rfind("HTTP/1.1 200 ", 0), 0u) << head;
   EXPECT_EQ(body, kSize);
   EXPECT_TRUE(pattern_ok);
+  RecordProperty("baseline_rss_kib", static_cast<int>(baseline));
+  RecordProperty("max_rss_kib", static_cast<int>(max_rss));
   EXPECT_GT(max_rss, 0);
-  EXPECT_LT(max_rss, kRssLimitKiB) << "the proxy buffered the download";
+  if (!kSanitizerBuild) {
+    EXPECT_LT(max_rss, kRssLimitKiB) << "the proxy buffered the download";
+    EXPECT_LT(max_rss - baseline, kGrowthLimitKiB) << "the proxy buffered the download";
+  }
 }
 
 }  // namespace
