@@ -145,16 +145,29 @@ int UvDispatcher::shutdown() {
   drainDeferred();
   async_.close();
   delete_check_.close();
-  // Let every close callback run (handles closed by their owners included).
-  uv_run(loop_.get(), UV_RUN_DEFAULT);
-  int rc = uv_loop_close(loop_.get());
-  if (rc == 0) {
-    loop_.reset();
-  } else {
-    // A handle is still open: report it, and keep the loop memory alive rather than free it
-    // under libuv's feet.
-    (void)loop_.release();
+  // Let every close callback run (handles closed by their owners included). Bounded, so that a
+  // handle somebody forgot to close fails loudly instead of hanging the process.
+  for (int i = 0; i < 1000 && uv_loop_alive(loop_.get()) != 0; ++i) {
+    uv_run(loop_.get(), UV_RUN_NOWAIT);
   }
+  int rc = uv_loop_close(loop_.get());
+  if (rc != 0) {
+    uv_walk(
+        loop_.get(),
+        [](uv_handle_t* h, void*) {
+          std::fprintf(stderr, "gatehouse: handle of type %s still open at shutdown\n",
+                       uv_handle_type_name(uv_handle_get_type(h)));
+          if (uv_is_closing(h) == 0) uv_close(h, nullptr);
+        },
+        nullptr);
+    for (int i = 0; i < 1000 && uv_loop_alive(loop_.get()) != 0; ++i) {
+      uv_run(loop_.get(), UV_RUN_NOWAIT);
+    }
+    // The leaked structs belong to their (leaking) owners; the loop itself can go.
+    if (uv_loop_close(loop_.get()) != 0) (void)loop_.release();
+    return rc;
+  }
+  loop_.reset();
   return rc;
 }
 

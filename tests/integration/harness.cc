@@ -286,22 +286,25 @@ bool Subprocess::running() {
 }
 
 std::optional<int> Subprocess::wait(milliseconds timeout) {
-  if (status_) return status_;
-  const auto deadline = Clock::now() + timeout;
-  // A pidfd becomes readable when the child exits; without one (old kernels) poll in 5 ms steps.
-  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
-  for (;;) {
-    if (!running()) break;
-    const int left = remainingMs(deadline);
-    if (left == 0) break;
-    if (pidfd >= 0) {
-      pollfd p{pidfd, POLLIN, 0};
-      ::poll(&p, 1, left);
-    } else {
-      std::this_thread::sleep_for(milliseconds(std::min(left, 5)));
+  if (!status_) {
+    const auto deadline = Clock::now() + timeout;
+    // A pidfd becomes readable when the child exits; without one (old kernels) poll in 5 ms
+    // steps.
+    const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
+    while (running()) {
+      const int left = remainingMs(deadline);
+      if (left == 0) break;
+      if (pidfd >= 0) {
+        pollfd p{pidfd, POLLIN, 0};
+        ::poll(&p, 1, left);
+      } else {
+        std::this_thread::sleep_for(milliseconds(std::min(left, 5)));
+      }
     }
+    if (pidfd >= 0) ::close(pidfd);
   }
-  if (pidfd >= 0) ::close(pidfd);
+  // What the child wrote last may still be in the pipes: collect it before the caller looks.
+  if (status_) waitForOutputEnd(milliseconds(2000));
   return status_;
 }
 

@@ -114,6 +114,7 @@ class Subprocess final {
   // Not yet exited (reaps it when it has).
   bool running();
   // Waits for the exit: the exit code, 128 + signal for a killed child, nullopt on timeout.
+  // After an exit the output collected so far is complete.
   std::optional<int> wait(milliseconds timeout);
   void kill();
 

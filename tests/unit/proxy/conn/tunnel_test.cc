@@ -77,16 +77,31 @@ struct Rig {
                                       });
   }
 
-  // Runs the loop until `done` holds (checked after every callback), at most 5 s.
+  // Runs the loop, calling `each` every millisecond, until `each` returns false or `limit`
+  // passes. A repeating timer keeps the loop from blocking in poll when no I/O is pending.
+  bool spin(std::chrono::milliseconds limit, const std::function<bool()>& each) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    bool stopped_by_callback = false;
+    event::TimerPtr tick;
+    tick = d.createTimer([&] {
+      if (!each()) {
+        stopped_by_callback = true;
+        uv_stop(d.loop());
+      } else if (std::chrono::steady_clock::now() >= end) {
+        uv_stop(d.loop());
+      } else {
+        tick->enable(std::chrono::milliseconds(1));
+      }
+    });
+    tick->enable(std::chrono::milliseconds(0));
+    uv_run(d.loop(), UV_RUN_DEFAULT);
+    return stopped_by_callback;
+  }
+
+  // Runs the loop until `done` holds, at most 5 s.
   void runUntil(const std::function<bool()>& done) {
-    auto deadline = event::TimerPtr(d.createTimer([this] { d.exit(); }));
-    deadline->enable(std::chrono::seconds(5));
-    auto poll = d.createTimer([] {});
-    std::function<void()> tick;
-    while (!done() && deadline->enabled()) {
-      poll->enable(std::chrono::milliseconds(1));
-      uv_run(d.loop(), UV_RUN_ONCE);
-    }
+    if (done()) return;
+    spin(std::chrono::seconds(5), [&] { return !done(); });
     ASSERT_TRUE(done()) << "timed out";
   }
 
@@ -153,13 +168,11 @@ TEST(Tunnel, SlowReaderBoundsWhatTheProxyQueues) {
     sent += chunk.size();
   }
   // Let the pump run for a while, watching what the proxy holds for the client.
-  auto t = r.d.createTimer([] {});
   size_t most_queued = 0;
-  for (int i = 0; i < 300; ++i) {
-    t->enable(std::chrono::milliseconds(1));
-    uv_run(r.d.loop(), UV_RUN_ONCE);
+  r.spin(std::chrono::milliseconds(300), [&] {
     most_queued = std::max(most_queued, r.tunnel->queuedToClient());
-  }
+    return true;
+  });
   EXPECT_LT(r.tunnel->stats().bytes_down, sent) << "the stalled client stalls the origin";
   // High watermark (256 KiB) plus at most one read (64 KiB) before reading stops.
   EXPECT_LE(most_queued, 320u * 1024);
