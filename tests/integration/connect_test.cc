@@ -251,6 +251,44 @@ TEST_F(Tunnels, UnreachableUpstreamIs502) {
   }
 }
 
+// E10: a tunnel without a byte either way is closed at tunnel_idle_timeout_ms.
+TEST_F(Tunnels, AnIdleTunnelIsClosedAtTheTunnelIdleTimeout) {
+  std::string error;
+  auto echo = TlsServer::start(kOriginIp, cert_, /*www=*/false, &error);
+  ASSERT_NE(echo, nullptr) << error;
+  config_.ports.push_back(echo->port());
+  config_.listener["tunnel_idle_timeout_ms"] = "300";
+  ASSERT_NO_FATAL_FAILURE(startProxy());
+  const std::string authority = "tls.test:" + std::to_string(echo->port());
+  auto client = Subprocess::spawn(sClient(authority, {"-servername", "tls.test"}), true, &error);
+  ASSERT_NE(client, nullptr) << error;
+  ASSERT_TRUE(client->waitForOutput(Subprocess::Stream::kStdout, "Verify return code: 0",
+                                    milliseconds(5000)))
+      << client->stdoutText() << client->stderrText();
+  const auto started = Clock::now();
+  EXPECT_TRUE(client->wait(milliseconds(3000)).has_value()) << "the idle tunnel stayed open";
+  EXPECT_LE(elapsedMs(started), 1500);
+  ASSERT_TRUE(proxy_->waitForDecisions(1, milliseconds(3000)));
+  const auto lines = decisions();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0].at("kind"), "connect");
+}
+
+// An upstream that accepts the request and never answers: 504 at response_timeout_ms.
+TEST_F(Tunnels, AnUpstreamThatNeverAnswersIs504AtTheResponseTimeout) {
+  config_.listener["response_timeout_ms"] = "300";
+  ASSERT_NO_FATAL_FAILURE(startProxy());
+  const auto started = Clock::now();
+  auto r = exchange(getRequest(sinkAuthority("sink.test")));
+  const long elapsed = elapsedMs(started);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 504) << r->head << r->body;
+  EXPECT_EQ(r->header("X-Gatehouse-Reason"), "upstream-response-timeout") << r->head;
+  EXPECT_GE(elapsed, 250);
+  EXPECT_LE(elapsed, 1200);
+  EXPECT_EQ(sink_->accepts(), 1u);
+}
+
 // SPEC §5 / BAD-INPUTS "Decisions": a tunnel open at a reload keeps running on its snapshot,
 // while a new CONNECT follows the new policy.
 TEST_F(Tunnels, ATunnelOpenAcrossAReloadKeepsWorking) {

@@ -198,8 +198,9 @@ TEST_F(Dns, RebindingToAPrivateAddressNeverReachesIt) {
   EXPECT_EQ(canary_private_->accepts(), 0u);
 }
 
-// D2 across keep-alive reuse: the second request on the client connection resolves again and
-// is refused (or reuses the checked origin connection); 127.0.0.3 is never dialed.
+// D2 across keep-alive reuse: later requests on the same client connection either reuse the
+// checked origin connection from the pool or resolve again and are refused; 127.0.0.3 is never
+// dialed.
 TEST_F(Dns, RebindingAcrossKeepAliveReuseNeverReachesThePrivateAddress) {
   GTEST_SKIP() << kBugKeepAlive;
   dns_->setSequence("rebind.api.test", {FakeDnsAnswer::addresses({kOriginIp}, 0),
@@ -207,16 +208,19 @@ TEST_F(Dns, RebindingAcrossKeepAliveReuseNeverReachesThePrivateAddress) {
   ASSERT_NO_FATAL_FAILURE(startProxy());
   auto c = connectToProxy();
   ASSERT_NE(c, nullptr);
-  ASSERT_TRUE(c->send(getRequest(at("rebind.api.test"), "/close")));
-  auto first = c->readResponse(milliseconds(3000));
-  ASSERT_TRUE(first.has_value());
-  EXPECT_EQ(first->status, 200);
-  EXPECT_EQ(first->body, kUntilCloseBody);
-  ASSERT_TRUE(c->send(getRequest(at("rebind.api.test"), "/close")));
-  auto second = c->readResponse(milliseconds(3000));
-  ASSERT_TRUE(second.has_value()) << c->buffered();
-  ASSERT_NO_FATAL_FAILURE(
-      expectRefusal(second, 403, "address-denied", "destination_ip_prohibited"));
+  for (int i = 0; i < 4; ++i) {
+    SCOPED_TRACE(i);
+    ASSERT_TRUE(c->send(getRequest(at("rebind.api.test"))));
+    auto r = c->readResponse(milliseconds(3000));
+    ASSERT_TRUE(r.has_value()) << c->buffered();
+    if (r->status != 200) {
+      // A refusal closes the connection.
+      ASSERT_NO_FATAL_FAILURE(
+          expectRefusal(r, 403, "address-denied", "destination_ip_prohibited"));
+      break;
+    }
+    EXPECT_EQ(r->body, kSmallBody);
+  }
   EXPECT_EQ(canary_private_->accepts(), 0u);
 }
 

@@ -52,6 +52,25 @@ TEST_F(Lifecycle, SlowlorisIsCutOffAtTheHeaderTimeoutWhileOthersAreServed) {
   EXPECT_TRUE(c->waitForClose(milliseconds(2000)));
 }
 
+// A head that stops half-way gets 408 at the header timeout.
+TEST_F(Lifecycle, AnIncompleteHeadGets408AtTheHeaderTimeout) {
+  config_.listener["header_timeout_ms"] = "300";
+  ASSERT_NO_FATAL_FAILURE(startProxy());
+  auto c = connectToProxy();
+  ASSERT_NE(c, nullptr);
+  const auto started = Clock::now();
+  ASSERT_TRUE(c->send(getRequest(at("origin.test")).substr(0, 40)));
+  auto r = c->readResponse(milliseconds(3000));
+  const long elapsed = elapsedMs(started);
+  ASSERT_TRUE(r.has_value()) << c->buffered();
+  EXPECT_EQ(r->status, 408) << r->head;
+  EXPECT_EQ(r->header("X-Gatehouse-Reason"), "header-timeout") << r->head;
+  EXPECT_GE(elapsed, 250);
+  EXPECT_LE(elapsed, 1200);
+  EXPECT_TRUE(c->waitForClose(milliseconds(2000)));
+  EXPECT_EQ(origin_->accepts(), 0u);
+}
+
 // H4: a keep-alive connection idle after its response, and a connection that never sends a
 // byte, are closed at idle_timeout_ms.
 TEST_F(Lifecycle, IdleConnectionsAreClosedAtTheIdleTimeout) {
