@@ -212,7 +212,10 @@ void ClientConnection::onTimer() {
                      "the upstream did not answer in time");
       return;
     case State::kConnecting:
-      if (!connecting_) decide();
+      if (!decided_) {
+        decided_ = true;
+        decide();
+      }
       return;
     default:
       return;
@@ -324,6 +327,7 @@ void ClientConnection::onRequestHead(http::RequestHead&& head) {
   response_status_ = 0;
   bytes_up_ = bytes_down_ = 0;
   state_ = State::kConnecting;
+  decided_ = false;
   // Decide from the loop, after feed() has returned (a parser callback may only pause).
   timer_->enable(std::chrono::milliseconds(0));
 }

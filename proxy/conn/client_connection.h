@@ -156,8 +156,11 @@ class ClientConnection final : public event::DeferredDeletable,
   uint64_t bytes_up_ = 0;
   uint64_t bytes_down_ = 0;
   std::unique_ptr<Upstream> upstream_;
+  // The connection attempt of the current (or previous) request; replaced by the next one, never
+  // destroyed from inside its own callback.
   net::CancelHandlePtr connecting_;
   std::string pool_key_;
+  bool decided_ = false;  // decide() ran for the current request
   bool reused_ = false;  // upstream_ came from the pool
 
   // CONNECT.

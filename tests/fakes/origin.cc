@@ -20,8 +20,8 @@ namespace gatehouse::testing {
 namespace {
 
 constexpr size_t kMaxHead = 1 << 20;
-constexpr size_t kMaxLine = 64 * 1024;
-constexpr size_t kWriteChunk = 64 * 1024;
+constexpr size_t kMaxLine = size_t{64} * 1024;
+constexpr size_t kWriteChunk = size_t{64} * 1024;
 
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -170,8 +170,8 @@ uint64_t param(const std::map<std::string, std::string>& params, const std::stri
   return std::strtoull(it->second.c_str(), nullptr, 10);
 }
 
-std::string responseHead(int status, const char* reason, const std::string& framing,
-                         bool close, const std::string& extra = "") {
+std::string responseHead(int status, const char* reason, const std::string& framing, bool close,
+                         const std::string& extra = "") {
   std::string out = "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\n";
   out += "Content-Type: text/plain\r\n";
   out += framing;
@@ -328,8 +328,7 @@ void FakeOrigin::serveHttp(int fd, size_t connection) {
     }
     const bool http10 = req.version == "HTTP/1.0";
     const std::string conn = req.header("Connection");
-    const bool close =
-        hasToken(conn, "close") || (http10 && !hasToken(conn, "keep-alive"));
+    const bool close = hasToken(conn, "close") || (http10 && !hasToken(conn, "keep-alive"));
     const bool head_only = req.method == "HEAD";
     std::map<std::string, std::string> params;
     const std::string path = routePath(req.target, params);
@@ -389,9 +388,9 @@ void FakeOrigin::serveHttp(int fd, size_t connection) {
       ok = sendAll(fd, responseHead(200, "OK", "Transfer-Encoding: chunked\r\n", close));
       if (ok && !head_only) {
         std::string body;
-        for (std::string_view part : {std::string_view("chunk-one\n"),
-                                      std::string_view("chunk-two\n"),
-                                      std::string_view("chunk-three\n")}) {
+        for (std::string_view part :
+             {std::string_view("chunk-one\n"), std::string_view("chunk-two\n"),
+              std::string_view("chunk-three\n")}) {
           char size[16];
           std::snprintf(size, sizeof size, "%zx\r\n", part.size());
           body += size;
@@ -407,9 +406,9 @@ void FakeOrigin::serveHttp(int fd, size_t connection) {
       close_after = true;
     } else if (path == "/echo") {
       const std::string body = head_copy + body_copy;
-      ok = sendAll(fd, responseHead(200, "OK", contentLength(body.size()), close,
-                                    "X-Head-Length: " + std::to_string(head_copy.size()) +
-                                        "\r\n")) &&
+      ok = sendAll(fd,
+                   responseHead(200, "OK", contentLength(body.size()), close,
+                                "X-Head-Length: " + std::to_string(head_copy.size()) + "\r\n")) &&
            (head_only || sendAll(fd, body));
     } else if (path == "/sink") {
       char text[64];

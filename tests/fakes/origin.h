@@ -55,9 +55,9 @@ struct OriginRequest {
   std::string head;  // exactly as received, request line to the blank line (CRLFCRLF) included
   std::string method;
   std::string target;
-  std::string version;  // "HTTP/1.1"
+  std::string version;                                       // "HTTP/1.1"
   std::vector<std::pair<std::string, std::string>> headers;  // in order, values trimmed
-  std::string body;      // de-chunked; at most kMaxRecordedBody bytes kept
+  std::string body;  // de-chunked; at most kMaxRecordedBody bytes kept
   uint64_t body_bytes = 0;
   size_t connection = 0;  // 1-based accept number of the connection it came on
 

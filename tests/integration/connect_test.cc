@@ -43,7 +43,7 @@ class Tunnels : public ProxyTest {
   // openssl s_client through the proxy to `authority`, with extra arguments.
   std::vector<std::string> sClient(const std::string& authority,
                                    std::vector<std::string> extra) const {
-    std::vector<std::string> argv = {"openssl", "s_client", "-proxy", proxyAddress(),
+    std::vector<std::string> argv = {"openssl",  "s_client", "-proxy",  proxyAddress(),
                                      "-connect", authority,  "-CAfile", cert_.cert};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return argv;
@@ -61,17 +61,6 @@ class Tunnels : public ProxyTest {
   std::unique_ptr<TlsServer> tls_;
   std::unique_ptr<FakeOrigin> sink_;
 };
-
-std::string connectRequest(std::string_view authority, std::string_view extra = "") {
-  std::string r = "CONNECT ";
-  r += authority;
-  r += " HTTP/1.1\r\nHost: ";
-  r += authority;
-  r += "\r\n";
-  r += extra;
-  r += "\r\n";
-  return r;
-}
 
 // E1: curl through a tunnel to a TLS origin it verifies with the test CA.
 TEST_F(Tunnels, CurlReachesATlsOriginThroughConnect) {
@@ -119,10 +108,10 @@ TEST_F(Tunnels, SniMismatchIsClosedBeforeAnyByteReachesTheUpstream) {
 
   // curl asks the proxy for tls.test but names other.test in its SNI.
   const std::string port = std::to_string(sink_->port());
-  CommandResult c = runCommand(curl({"--cacert", cert_.cert, "--connect-to",
-                                     "other.test:" + port + ":tls.test:" + port,
-                                     "https://other.test:" + port + "/"}),
-                               milliseconds(20000));
+  CommandResult c = runCommand(
+      curl({"--cacert", cert_.cert, "--connect-to", "other.test:" + port + ":tls.test:" + port,
+            "https://other.test:" + port + "/"}),
+      milliseconds(20000));
   ASSERT_TRUE(c.finished) << c.err;
   EXPECT_NE(c.exit_code, 0) << c.out;
 
@@ -209,12 +198,10 @@ TEST_F(Tunnels, MalformedConnectFormsAre400) {
       {"A19 empty host", "CONNECT :" + sp + " HTTP/1.1\r\nHost: :" + sp + "\r\n\r\n"},
       {"E4 Host differs",
        "CONNECT tls.test:" + sp + " HTTP/1.1\r\nHost: evil.test:" + sp + "\r\n\r\n"},
-      {"E9 Content-Length",
-       "CONNECT tls.test:" + sp + " HTTP/1.1\r\nHost: tls.test:" + sp +
-           "\r\nContent-Length: 5\r\n\r\nhello"},
-      {"E9 Transfer-Encoding",
-       "CONNECT tls.test:" + sp + " HTTP/1.1\r\nHost: tls.test:" + sp +
-           "\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+      {"E9 Content-Length", "CONNECT tls.test:" + sp + " HTTP/1.1\r\nHost: tls.test:" + sp +
+                                "\r\nContent-Length: 5\r\n\r\nhello"},
+      {"E9 Transfer-Encoding", "CONNECT tls.test:" + sp + " HTTP/1.1\r\nHost: tls.test:" + sp +
+                                   "\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
   };
   for (const Row& row : rows) {
     SCOPED_TRACE(row.id + ": " + printable(row.bytes));
@@ -319,8 +306,7 @@ TEST_F(Tunnels, ATunnelOpenAcrossAReloadKeepsWorking) {
                                             milliseconds(5000)))
       << echo->process().stdoutText();
   ASSERT_TRUE(echo->process().writeStdin("from-origin\n"));
-  EXPECT_TRUE(client->waitForOutput(Subprocess::Stream::kStdout, "from-origin",
-                                    milliseconds(5000)))
+  EXPECT_TRUE(client->waitForOutput(Subprocess::Stream::kStdout, "from-origin", milliseconds(5000)))
       << client->stdoutText();
   client->kill();
 }

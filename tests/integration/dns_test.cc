@@ -15,19 +15,10 @@ namespace {
 using Dns = ProxyTest;
 using Malformed = FakeDnsAnswer::Malformed;
 
-std::string connectRequest(std::string_view authority) {
-  std::string r = "CONNECT ";
-  r += authority;
-  r += " HTTP/1.1\r\nHost: ";
-  r += authority;
-  r += "\r\n\r\n";
-  return r;
-}
-
 // D1: names that fail the name policy (not listed, denied over a wildcard allow, a port not
 // allowed) are refused without a single DNS query, for GET and for CONNECT.
 TEST_F(Dns, DeniedNamesAreNeverResolved) {
-  config_.deny.push_back("*.exfil.api.test");
+  config_.deny.emplace_back("*.exfil.api.test");
   ASSERT_NO_FATAL_FAILURE(startProxy());
   const std::string p = std::to_string(origin_->port());
   const std::vector<std::pair<std::string, const char*>> rows = {
@@ -181,8 +172,7 @@ TEST_F(Dns, RebindingToAPrivateAddressNeverReachesIt) {
       EXPECT_EQ(r->body, kUntilCloseBody);
       ++served;
     } else {
-      ASSERT_NO_FATAL_FAILURE(
-          expectRefusal(r, 403, "address-denied", "destination_ip_prohibited"));
+      ASSERT_NO_FATAL_FAILURE(expectRefusal(r, 403, "address-denied", "destination_ip_prohibited"));
       ++denied;
     }
   }
@@ -215,8 +205,7 @@ TEST_F(Dns, RebindingAcrossKeepAliveReuseNeverReachesThePrivateAddress) {
     ASSERT_TRUE(r.has_value()) << c->buffered();
     if (r->status != 200) {
       // A refusal closes the connection.
-      ASSERT_NO_FATAL_FAILURE(
-          expectRefusal(r, 403, "address-denied", "destination_ip_prohibited"));
+      ASSERT_NO_FATAL_FAILURE(expectRefusal(r, 403, "address-denied", "destination_ip_prohibited"));
       break;
     }
     EXPECT_EQ(r->body, kSmallBody);

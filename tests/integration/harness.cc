@@ -5,7 +5,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -14,6 +13,7 @@
 
 #include <cctype>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -21,13 +21,10 @@
 #include <fstream>
 #include <sstream>
 
-extern char** environ;
-
 namespace gatehouse::testing {
 
 long elapsedMs(Clock::time_point since) {
-  return static_cast<long>(
-      std::chrono::duration_cast<milliseconds>(Clock::now() - since).count());
+  return static_cast<long>(std::chrono::duration_cast<milliseconds>(Clock::now() - since).count());
 }
 
 namespace {
@@ -86,7 +83,7 @@ TempDir::~TempDir() {
 }
 
 std::string TempDir::write(const std::string& name, std::string_view content) const {
-  const std::string full = path_ + "/" + name;
+  std::string full = path_ + "/" + name;
   const std::string tmp = full + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
@@ -106,8 +103,8 @@ std::string readFile(const std::string& path) {
 
 // ---- processes ---------------------------------------------------------------------------------
 
-std::unique_ptr<Subprocess> Subprocess::spawn(const std::vector<std::string>& argv,
-                                              bool pipe_stdin, std::string* error) {
+std::unique_ptr<Subprocess> Subprocess::spawn(const std::vector<std::string>& argv, bool pipe_stdin,
+                                              std::string* error) {
   auto fail = [error](const std::string& what) -> std::unique_ptr<Subprocess> {
     if (error != nullptr) *error = what;
     return nullptr;
@@ -362,7 +359,9 @@ std::string tomlList(const std::vector<std::string>& items) {
 std::string GatehouseConfig::toToml() const {
   std::string t;
   t += "[listener]\naddress = \"127.0.0.1:0\"\nworkers = " + std::to_string(workers) + "\n";
-  for (const auto& [key, value] : listener) t += key + " = " + value + "\n";
+  for (const auto& [key, value] : listener) {
+    t.append(key).append(" = ").append(value).append("\n");
+  }
   t += "\n[log]\ndecisions = \"stdout\"\n";
   t += "\n[admin]\naddress = \"\"\n";
   t += "\n[environment]\nlevel = " + tomlString(level) + "\n";
@@ -392,8 +391,8 @@ std::unique_ptr<Gatehouse> Gatehouse::start(const std::string& config_text, std:
     return nullptr;
   }
   g->config_path_ = g->dir_->write("gatehouse.toml", config_text);
-  g->process_ = Subprocess::spawn({GATEHOUSE_BINARY, "serve", "--config", g->config_path_},
-                                  false, error);
+  g->process_ =
+      Subprocess::spawn({GATEHOUSE_BINARY, "serve", "--config", g->config_path_}, false, error);
   if (g->process_ == nullptr) return nullptr;
   static constexpr std::string_view kListening = "gatehouse: listening on 127.0.0.1:";
   auto at = g->process_->waitForOutput(Subprocess::Stream::kStderr, kListening, timeout);
@@ -407,8 +406,8 @@ std::unique_ptr<Gatehouse> Gatehouse::start(const std::string& config_text, std:
   const auto deadline = Clock::now() + timeout;
   while (!g->catchesSignals()) {
     if (Clock::now() >= deadline || !g->process_->running()) {
-      *error = "the proxy never installed its signal handlers; stderr:\n" +
-               g->process_->stderrText();
+      *error =
+          "the proxy never installed its signal handlers; stderr:\n" + g->process_->stderrText();
       return nullptr;
     }
     std::this_thread::sleep_for(milliseconds(1));
@@ -570,7 +569,7 @@ class JsonParser {
   bool string(std::string* out) {
     if (!eat('"')) return false;
     while (i_ < s_.size()) {
-      const unsigned char c = static_cast<unsigned char>(s_[i_++]);
+      const auto c = static_cast<unsigned char>(s_[i_++]);
       if (c == '"') return true;
       if (c < 0x20) return false;
       if (c != '\\') {
@@ -734,13 +733,14 @@ ParseOutcome parseResponse(std::string_view data, bool eof, bool no_body, HttpRe
                            std::string(trim(field.substr(colon + 1))));
   }
   size_t pos = end + 4;
-  const bool bodyless = no_body || (r.status >= 100 && r.status < 200) || r.status == 204 ||
-                        r.status == 304;
+  const bool bodyless =
+      no_body || (r.status >= 100 && r.status < 200) || r.status == 204 || r.status == 304;
   if (bodyless) {
   } else if (equalsIgnoreCase(r.header("Transfer-Encoding"), "chunked")) {
     for (;;) {
       const size_t le = data.find("\r\n", pos);
-      if (le == std::string_view::npos) return eof ? ParseOutcome::kInvalid : ParseOutcome::kNeedMore;
+      if (le == std::string_view::npos)
+        return eof ? ParseOutcome::kInvalid : ParseOutcome::kNeedMore;
       const std::string size_line(data.substr(pos, le - pos));
       char* stop = nullptr;
       const unsigned long long size = std::strtoull(size_line.c_str(), &stop, 16);
@@ -759,7 +759,8 @@ ParseOutcome parseResponse(std::string_view data, bool eof, bool no_body, HttpRe
         }
         break;
       }
-      if (data.size() < pos + size + 2) return eof ? ParseOutcome::kInvalid : ParseOutcome::kNeedMore;
+      if (data.size() < pos + size + 2)
+        return eof ? ParseOutcome::kInvalid : ParseOutcome::kNeedMore;
       r.body.append(data.substr(pos, size));
       if (data.substr(pos + size, 2) != "\r\n") return ParseOutcome::kInvalid;
       pos += size + 2;
@@ -920,6 +921,17 @@ std::string getRequest(std::string_view authority, std::string_view path,
   return r;
 }
 
+std::string connectRequest(std::string_view authority, std::string_view extra_headers) {
+  std::string r = "CONNECT ";
+  r += authority;
+  r += " HTTP/1.1\r\nHost: ";
+  r += authority;
+  r += "\r\n";
+  r += extra_headers;
+  r += "\r\n";
+  return r;
+}
+
 uint16_t pickFreePort(const std::string& ip) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return 0;
@@ -942,11 +954,11 @@ bool makeSelfSignedCert(const TempDir& dir, const std::string& name, TlsCert* ou
                         std::string* error) {
   out->cert = dir.path() + "/" + name + ".crt";
   out->key = dir.path() + "/" + name + ".key";
-  CommandResult r = runCommand({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                                "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
-                                "/CN=" + name, "-addext", "subjectAltName=DNS:" + name, "-keyout",
-                                out->key, "-out", out->cert},
-                               milliseconds(20000));
+  CommandResult r =
+      runCommand({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                  "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=" + name,
+                  "-addext", "subjectAltName=DNS:" + name, "-keyout", out->key, "-out", out->cert},
+                 milliseconds(20000));
   if (!r.finished || r.exit_code != 0) {
     *error = "openssl req failed: " + r.err;
     return false;
@@ -959,10 +971,10 @@ std::unique_ptr<TlsServer> TlsServer::start(const std::string& ip, const TlsCert
   for (int attempt = 0; attempt < 5; ++attempt) {
     const uint16_t port = pickFreePort(ip);
     if (port == 0) continue;
-    std::vector<std::string> argv = {"openssl", "s_server", "-accept",
-                                     ip + ":" + std::to_string(port), "-cert", cert.cert, "-key",
-                                     cert.key};
-    if (www) argv.push_back("-www");
+    std::vector<std::string> argv = {
+        "openssl", "s_server", "-accept", ip + ":" + std::to_string(port),
+        "-cert",   cert.cert,  "-key",    cert.key};
+    if (www) argv.emplace_back("-www");
     auto p = Subprocess::spawn(argv, true, error);
     if (p == nullptr) return nullptr;
     // s_server prints ACCEPT once it listens; it exits at once when the port is taken.
@@ -1011,7 +1023,8 @@ void ProxyTest::TearDown() {
             << "INV-ALIVE: the probe request was not answered";
         const auto status = proxy_->stop();
         EXPECT_EQ(status, std::optional<int>(0))
-            << "SIGTERM did not end the proxy cleanly; stderr:\n" << proxy_->stderrText();
+            << "SIGTERM did not end the proxy cleanly; stderr:\n"
+            << proxy_->stderrText();
       }
     }
     decisions();
@@ -1027,19 +1040,25 @@ GatehouseConfig ProxyTest::baseConfig() const {
   GatehouseConfig c;
   // A stuck connection must not hold a test's SIGTERM for the default 10 s.
   c.listener["drain_timeout_ms"] = "3000";
-  c.domains = {"origin.test",   "*.api.test",    "private.test", "loopback.test",
-               "metadata.test", "mixed.test",    "tls.test",     "sink.test"};
+  c.domains = {"origin.test",   "*.api.test", "private.test", "loopback.test",
+               "metadata.test", "mixed.test", "tls.test",     "sink.test"};
   c.deny = {"bad.api.test"};
   c.ports = {80, 443, origin_->port()};
   c.address_allow = {"127.0.0.2/32"};
   c.dns_servers = {dns_->address()};
   c.static_hosts = {
-      {"origin.test", {kOriginIp}},         {"a.api.test", {kOriginIp}},
-      {"x.y.z.api.test", {kOriginIp}},      {"api.test", {kOriginIp}},
-      {"badapi.test", {kOriginIp}},         {"bad.api.test", {kOriginIp}},
-      {"other.test", {kOriginIp}},          {"private.test", {"10.0.0.5"}},
-      {"loopback.test", {"127.0.0.3"}},     {"metadata.test", {"169.254.169.254"}},
-      {"mixed.test", {"127.0.0.3", kOriginIp}}, {"tls.test", {kOriginIp}},
+      {"origin.test", {kOriginIp}},
+      {"a.api.test", {kOriginIp}},
+      {"x.y.z.api.test", {kOriginIp}},
+      {"api.test", {kOriginIp}},
+      {"badapi.test", {kOriginIp}},
+      {"bad.api.test", {kOriginIp}},
+      {"other.test", {kOriginIp}},
+      {"private.test", {"10.0.0.5"}},
+      {"loopback.test", {"127.0.0.3"}},
+      {"metadata.test", {"169.254.169.254"}},
+      {"mixed.test", {"127.0.0.3", kOriginIp}},
+      {"tls.test", {kOriginIp}},
       {"sink.test", {kOriginIp}},
   };
   return c;
@@ -1089,7 +1108,12 @@ void ProxyTest::expectRefusal(const std::optional<HttpResponse>& r, int status,
 }
 
 std::vector<std::string> ProxyTest::curl(std::vector<std::string> args) const {
-  std::vector<std::string> argv = {"curl", "-q", "-sS", "--max-time", "15", "-x",
+  std::vector<std::string> argv = {"curl",
+                                   "-q",
+                                   "-sS",
+                                   "--max-time",
+                                   "15",
+                                   "-x",
                                    "http://127.0.0.1:" + std::to_string(proxy_->port())};
   argv.insert(argv.end(), args.begin(), args.end());
   return argv;

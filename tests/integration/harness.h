@@ -286,6 +286,9 @@ std::optional<HttpResponse> proxyExchange(uint16_t proxy_port, std::string_view 
 std::string getRequest(std::string_view authority, std::string_view path = "/small",
                        std::string_view extra_headers = "");
 
+// "CONNECT authority HTTP/1.1" with a matching Host header.
+std::string connectRequest(std::string_view authority, std::string_view extra_headers = "");
+
 // A free TCP port on `ip` right now (bound and released: racy, callers retry on collision).
 uint16_t pickFreePort(const std::string& ip);
 
@@ -363,10 +366,10 @@ class ProxyTest : public ::testing::Test {
   // Decision lines parsed; a line that is not one JSON object fails the test.
   std::vector<std::map<std::string, std::string>> decisions() const;
 
-  std::unique_ptr<FakeOrigin> origin_;                  // kOriginIp:port
-  std::unique_ptr<FakeOrigin> canary_loopback_;         // 127.0.0.1:port (the proxy's address)
-  std::unique_ptr<FakeOrigin> canary_private_;          // 127.0.0.3:port (private / rebinding)
-  std::unique_ptr<FakeOrigin> canary_other_;            // 127.0.0.4:port
+  std::unique_ptr<FakeOrigin> origin_;           // kOriginIp:port
+  std::unique_ptr<FakeOrigin> canary_loopback_;  // 127.0.0.1:port (the proxy's address)
+  std::unique_ptr<FakeOrigin> canary_private_;   // 127.0.0.3:port (private / rebinding)
+  std::unique_ptr<FakeOrigin> canary_other_;     // 127.0.0.4:port
   std::unique_ptr<FakeDnsServer> dns_;
   GatehouseConfig config_;
   std::unique_ptr<Gatehouse> proxy_;

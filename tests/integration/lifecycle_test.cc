@@ -1,8 +1,8 @@
 // Timeouts, limits, reload and drain of the real proxy process (SPEC §5; BAD-INPUTS H1, H4, H5,
 // L1, "Decisions": reload keeps tunnels; INV-ALIVE).
 #include <gtest/gtest.h>
-#include <signal.h>
 
+#include <csignal>
 #include <memory>
 #include <string>
 #include <thread>
@@ -157,7 +157,7 @@ TEST_F(Lifecycle, TheFdCountReturnsToBaselineAfterManyKindsOfConnections) {
     // A tunnel closed for non-TLS bytes.
     auto tunnel = connectToProxy();
     ASSERT_NE(tunnel, nullptr);
-    tunnel->send("CONNECT " + origin + " HTTP/1.1\r\nHost: " + origin + "\r\n\r\nnot tls");
+    tunnel->send(connectRequest(origin) + "not tls");
     EXPECT_TRUE(tunnel->waitForClose(milliseconds(3000)));
     // A client that leaves in the middle of its head, and one in the middle of a download.
     auto partial = connectToProxy();
@@ -192,8 +192,7 @@ TEST_F(Lifecycle, ReloadAppliesTheNewAllowlistToTheNextRequest) {
   config_.domains = {"origin.test", "other.test"};
   ASSERT_EQ(proxy_->reload(config_.toToml()), Gatehouse::ReloadResult::kReloaded)
       << proxy_->stderrText();
-  EXPECT_NE(proxy_->stderrText().find(": generation 3"), std::string::npos)
-      << proxy_->stderrText();
+  EXPECT_NE(proxy_->stderrText().find(": generation 3"), std::string::npos) << proxy_->stderrText();
   r = exchange(getRequest(at("other.test")));
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->status, 200) << r->head << r->body;
@@ -207,10 +206,9 @@ TEST_F(Lifecycle, ReloadAppliesTheNewAllowlistToTheNextRequest) {
 TEST_F(Lifecycle, ABadConfigOnReloadKeepsTheOldPolicy) {
   ASSERT_NO_FATAL_FAILURE(startProxy());
   GatehouseConfig bad = config_;
-  bad.domains.push_back("other.test");
-  bad.domains.push_back("*.com");
-  ASSERT_EQ(proxy_->reload(bad.toToml()), Gatehouse::ReloadResult::kFailed)
-      << proxy_->stderrText();
+  bad.domains.emplace_back("other.test");
+  bad.domains.emplace_back("*.com");
+  ASSERT_EQ(proxy_->reload(bad.toToml()), Gatehouse::ReloadResult::kFailed) << proxy_->stderrText();
   EXPECT_NE(proxy_->stderrText().find("gatehouse: reload failed; keeping generation 2"),
             std::string::npos)
       << proxy_->stderrText();
@@ -234,7 +232,7 @@ TEST_F(Lifecycle, ABadConfigOnReloadKeepsTheOldPolicy) {
 TEST_F(Lifecycle, ReloadAppliesNewStaticResolverAnswers) {
   GTEST_SKIP() << kBugReloadResolver;
   ASSERT_NO_FATAL_FAILURE(startProxy());
-  config_.static_hosts.push_back({"late.api.test", {kOriginIp}});
+  config_.static_hosts.emplace_back("late.api.test", std::vector<std::string>{kOriginIp});
   ASSERT_EQ(proxy_->reload(config_.toToml()), Gatehouse::ReloadResult::kReloaded)
       << proxy_->stderrText();
   auto r = exchange(getRequest(at("late.api.test")));
@@ -247,11 +245,11 @@ TEST_F(Lifecycle, ReloadAppliesNewStaticResolverAnswers) {
 TEST_F(Lifecycle, SigtermDrainsAnInFlightDownloadAndExitsZero) {
   config_.listener["drain_timeout_ms"] = "8000";
   ASSERT_NO_FATAL_FAILURE(startProxy());
-  constexpr size_t kSize = 256 * 1024;
+  constexpr size_t kSize = size_t{256} * 1024;
   auto c = connectToProxy();
   ASSERT_NE(c, nullptr);
-  ASSERT_TRUE(c->send(getRequest(
-      at("origin.test"), "/slow?n=" + std::to_string(kSize) + "&chunk=16384&ms=60")));
+  ASSERT_TRUE(c->send(
+      getRequest(at("origin.test"), "/slow?n=" + std::to_string(kSize) + "&chunk=16384&ms=60")));
   ASSERT_TRUE(c->waitForData(milliseconds(3000)));
   ASSERT_TRUE(origin_->waitForRequests(1, milliseconds(3000)));
 

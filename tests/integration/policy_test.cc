@@ -14,17 +14,6 @@ namespace {
 using Denials = ProxyTest;
 using testing_text::printable;
 
-std::string connectRequest(std::string_view authority, std::string_view extra = "") {
-  std::string r = "CONNECT ";
-  r += authority;
-  r += " HTTP/1.1\r\nHost: ";
-  r += authority;
-  r += "\r\n";
-  r += extra;
-  r += "\r\n";
-  return r;
-}
-
 TEST_F(Denials, HostNotAllowedGets403WithEveryReasonHeaderAndATextBody) {
   ASSERT_NO_FATAL_FAILURE(startProxy());
   auto r = exchange(getRequest(at("evil.test")));
@@ -61,8 +50,8 @@ TEST_F(Denials, PortNotAllowedIs403AndInvalidPortsAre400) {
   for (const char* port : {"22", "25", "6379", "11211"}) {
     SCOPED_TRACE(port);
     const std::string authority = std::string("origin.test:") + port;
-    ASSERT_NO_FATAL_FAILURE(expectRefusal(exchange(getRequest(authority)), 403,
-                                          "port-not-allowed", "http_request_denied"));
+    ASSERT_NO_FATAL_FAILURE(expectRefusal(exchange(getRequest(authority)), 403, "port-not-allowed",
+                                          "http_request_denied"));
     ASSERT_NO_FATAL_FAILURE(expectRefusal(exchange(connectRequest(authority)), 403,
                                           "port-not-allowed", "http_request_denied"));
   }
@@ -145,8 +134,7 @@ TEST_F(Denials, NamesResolvingToPrivateLoopbackOrMetadataAreAddressDenied) {
     SCOPED_TRACE(row.host);
     for (bool connect : {false, true}) {
       auto r = exchange(connect ? connectRequest(at(row.host)) : getRequest(at(row.host)));
-      ASSERT_NO_FATAL_FAILURE(
-          expectRefusal(r, 403, "address-denied", "destination_ip_prohibited"));
+      ASSERT_NO_FATAL_FAILURE(expectRefusal(r, 403, "address-denied", "destination_ip_prohibited"));
       EXPECT_EQ(r->header("X-Gatehouse-Rule"), row.rule) << r->head;
     }
   }
@@ -232,8 +220,8 @@ TEST_F(Denials, IpLiteralsInEveryFormAreRefusedAndNeverDialed) {
 
 // An IP entry lets an IP literal past the name policy, never past the address guard.
 TEST_F(Denials, AnIpEntryDoesNotExemptALoopbackLiteralFromTheAddressGuard) {
-  config_.domains.push_back("127.0.0.3");
-  config_.domains.push_back("169.254.169.254");
+  config_.domains.emplace_back("127.0.0.3");
+  config_.domains.emplace_back("169.254.169.254");
   ASSERT_NO_FATAL_FAILURE(startProxy());
   for (const char* host : {"127.0.0.3", "169.254.169.254"}) {
     SCOPED_TRACE(host);
@@ -243,7 +231,7 @@ TEST_F(Denials, AnIpEntryDoesNotExemptALoopbackLiteralFromTheAddressGuard) {
     ASSERT_NO_FATAL_FAILURE(expectRefusal(r, 403, "address-denied", "destination_ip_prohibited"));
   }
   // The exempted origin address as a literal is served.
-  config_.domains.push_back(kOriginIp);
+  config_.domains.emplace_back(kOriginIp);
   ASSERT_EQ(proxy_->reload(config_.toToml()), Gatehouse::ReloadResult::kReloaded);
   auto r = exchange(getRequest(at(kOriginIp)));
   ASSERT_TRUE(r.has_value());
@@ -254,10 +242,10 @@ TEST_F(Denials, AnIpEntryDoesNotExemptALoopbackLiteralFromTheAddressGuard) {
 // range, by IP literal and by name, absolute-form and CONNECT: 403 proxy-loop, and the proxy
 // never connects to itself (which would show as extra decision lines).
 TEST_F(Denials, TheProxysOwnAddressIsAProxyLoop) {
-  config_.domains.push_back("self.test");
-  config_.domains.push_back("127.0.0.1");
-  config_.address_allow.push_back("127.0.0.1/32");
-  config_.static_hosts.push_back({"self.test", {"127.0.0.1"}});
+  config_.domains.emplace_back("self.test");
+  config_.domains.emplace_back("127.0.0.1");
+  config_.address_allow.emplace_back("127.0.0.1/32");
+  config_.static_hosts.emplace_back("self.test", std::vector<std::string>{"127.0.0.1"});
   ASSERT_NO_FATAL_FAILURE(startProxy());
   // The port is known only now: allow it by a reload.
   const std::string self_port = std::to_string(proxy_->port());

@@ -57,12 +57,12 @@ TEST_F(Forwarding, CurlGetReturnsTheOriginBodyAndTheOriginGetsOriginFormWithHost
 // and Upgrade never reach the origin; the client gets a plain 200, never a 101.
 TEST_F(Forwarding, HopByHopConnectionNamedAndUpgradeHeadersAreNotForwarded) {
   ASSERT_NO_FATAL_FAILURE(startProxy());
-  CommandResult r = runCommand(
-      curl({"-i", "-H", "Connection: Upgrade, X-Secret", "-H", "X-Secret: s3cr3t", "-H",
-            "Proxy-Authorization: Basic Zm9vOmJhcg==", "-H", "Keep-Alive: timeout=5", "-H",
-            "TE: trailers", "-H", "Trailer: X-T", "-H", "Upgrade: websocket", "-H",
-            "X-Kept: yes", "http://" + at("origin.test") + "/echo"}),
-      milliseconds(20000));
+  CommandResult r =
+      runCommand(curl({"-i", "-H", "Connection: Upgrade, X-Secret", "-H", "X-Secret: s3cr3t", "-H",
+                       "Proxy-Authorization: Basic Zm9vOmJhcg==", "-H", "Keep-Alive: timeout=5",
+                       "-H", "TE: trailers", "-H", "Trailer: X-T", "-H", "Upgrade: websocket", "-H",
+                       "X-Kept: yes", "http://" + at("origin.test") + "/echo"}),
+                 milliseconds(20000));
   ASSERT_TRUE(r.finished) << r.err;
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.rfind("HTTP/1.1 200 ", 0), 0u) << r.out;
@@ -139,12 +139,12 @@ TEST_F(Forwarding, Http10ClientGetsABodyItCanReadAndHostIsGenerated) {
 TEST_F(Forwarding, PostWithASizedBody) {
   ASSERT_NO_FATAL_FAILURE(startProxy());
   TempDir dir;
-  const std::string body = bodyOf(100 * 1024);
+  const std::string body = bodyOf(size_t{100} * 1024);
   const std::string file = dir.write("body", body);
-  CommandResult r = runCommand(
-      curl({"--data-binary", "@" + file, "-H", "Content-Type: application/octet-stream",
-            "http://" + at("origin.test") + "/sink"}),
-      milliseconds(20000));
+  CommandResult r =
+      runCommand(curl({"--data-binary", "@" + file, "-H", "Content-Type: application/octet-stream",
+                       "http://" + at("origin.test") + "/sink"}),
+                 milliseconds(20000));
   ASSERT_TRUE(r.finished) << r.err;
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, sinkReport(body));
@@ -158,12 +158,12 @@ TEST_F(Forwarding, PostWithASizedBody) {
 TEST_F(Forwarding, PostWithAChunkedBody) {
   ASSERT_NO_FATAL_FAILURE(startProxy());
   TempDir dir;
-  const std::string body = bodyOf(300 * 1024 + 17);
+  const std::string body = bodyOf(size_t{300} * 1024 + 17);
   const std::string file = dir.write("body", body);
-  CommandResult r = runCommand(curl({"--data-binary", "@" + file, "-H",
-                                     "Transfer-Encoding: chunked",
-                                     "http://" + at("origin.test") + "/sink"}),
-                               milliseconds(20000));
+  CommandResult r =
+      runCommand(curl({"--data-binary", "@" + file, "-H", "Transfer-Encoding: chunked",
+                       "http://" + at("origin.test") + "/sink"}),
+                 milliseconds(20000));
   ASSERT_TRUE(r.finished) << r.err;
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, sinkReport(body));
@@ -178,12 +178,12 @@ TEST_F(Forwarding, PostWithAChunkedBody) {
 TEST_F(Forwarding, ExpectContinueWithCurlRelaysTheOrigins100) {
   ASSERT_NO_FATAL_FAILURE(startProxy());
   TempDir dir;
-  const std::string body = bodyOf(2 * 1024 * 1024);
+  const std::string body = bodyOf(size_t{2} << 20);
   const std::string file = dir.write("body", body);
-  CommandResult r = runCommand(
-      curl({"-v", "--expect100-timeout", "5", "-H", "Expect: 100-continue", "--data-binary",
-            "@" + file, "http://" + at("origin.test") + "/sink"}),
-      milliseconds(20000));
+  CommandResult r =
+      runCommand(curl({"-v", "--expect100-timeout", "5", "-H", "Expect: 100-continue",
+                       "--data-binary", "@" + file, "http://" + at("origin.test") + "/sink"}),
+                 milliseconds(20000));
   ASSERT_TRUE(r.finished) << r.err;
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, sinkReport(body));
@@ -197,8 +197,7 @@ TEST_F(Forwarding, ExpectContinueWithARawClientGets100BeforeSendingTheBody) {
   auto c = connectToProxy();
   ASSERT_NE(c, nullptr);
   ASSERT_TRUE(c->send("POST http://" + at("origin.test") + "/echo HTTP/1.1\r\nHost: " +
-                      at("origin.test") +
-                      "\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"));
+                      at("origin.test") + "\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"));
   auto cont = c->readResponse(milliseconds(3000));
   ASSERT_TRUE(cont.has_value()) << "no 100 Continue; got: " << c->buffered();
   EXPECT_EQ(cont->status, 100);
@@ -293,8 +292,8 @@ TEST_F(Forwarding, PipelinedRequestsForTwoHostsAreAnsweredInOrder) {
   ASSERT_NO_FATAL_FAILURE(startProxy());
   auto c = connectToProxy();
   ASSERT_NE(c, nullptr);
-  ASSERT_TRUE(c->send(getRequest(at("origin.test"), "/small") +
-                      getRequest(at("a.api.test"), "/echo")));
+  ASSERT_TRUE(
+      c->send(getRequest(at("origin.test"), "/small") + getRequest(at("a.api.test"), "/echo")));
   auto first = c->readResponse(milliseconds(3000));
   ASSERT_TRUE(first.has_value());
   EXPECT_EQ(first->status, 200);
@@ -338,8 +337,8 @@ TEST_F(Forwarding, NothingAfterAConnectionCloseRequestIsAnswered) {
 TEST_F(Forwarding, SlowReaderOfA32MiBDownloadKeepsTheProxyRssBounded) {
   ASSERT_NO_FATAL_FAILURE(startProxy());
   constexpr size_t kSize = 32u << 20;
-  constexpr long kRssLimitKiB = 60 * 1024;
-  constexpr long kGrowthLimitKiB = 16 * 1024;
+  constexpr long kRssLimitKiB = 60L * 1024;
+  constexpr long kGrowthLimitKiB = 16L * 1024;
   const long baseline = proxy_->rssKiB();
   std::string error;
   auto c = RawClient::connect(kProxyIp, proxy_->port(), &error);
@@ -349,7 +348,7 @@ TEST_F(Forwarding, SlowReaderOfA32MiBDownloadKeepsTheProxyRssBounded) {
 
   const auto deadline = Clock::now() + milliseconds(30000);
   std::string head;
-  std::vector<char> buf(64 * 1024);
+  std::vector<char> buf(size_t{64} * 1024);
   size_t body = 0;
   bool pattern_ok = true;
   long max_rss = 0;
