@@ -3,12 +3,13 @@
 //
 //   TempDir           a private directory under /tmp, removed with everything in it
 //   Subprocess        fork/exec with captured stdout/stderr (and optionally a stdin pipe); the
-//                     child dies with the test (PR_SET_DEATHSIG) and never sees proxy variables
+//                     child dies with the test (PR_SET_PDEATHSIG) and never sees proxy variables
 //   runCommand        a Subprocess run to completion within a timeout (curl, openssl req, ...)
 //   GatehouseConfig   the TOML a test needs, built from fields
-//   Gatehouse         `gatehouse serve --config FILE`: waits for the listening line, collects
-//                     the JSON decision lines (stdout) and stderr, reloads (SIGHUP), stops
-//                     (SIGTERM, exit status), reads VmRSS
+//   Gatehouse         `gatehouse serve --config FILE`: waits for the listening line (and for
+//                     the signal handlers), collects the JSON decision lines (stdout) and
+//                     stderr, reloads (SIGHUP), stops (SIGTERM, exit status), reads VmRSS and
+//                     the fd count
 //   RawClient         a TCP client that sends exact bytes and parses what comes back
 //   HttpResponse      a parsed response (status, headers, body)
 //   parseJsonObject   a strict parser for one decision line (one JSON object per line)
