@@ -75,7 +75,8 @@ bool writeAll(int fd, const std::string& s) {
 
 // Sends CONNECT and reads the response head; true on 200.
 bool connectThrough(int fd, const std::string& target) {
-  if (!writeAll(fd, "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n")) return false;
+  if (!writeAll(fd, "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n"))
+    return false;
   std::string head;
   char c;
   while (head.size() < 4096 && ::read(fd, &c, 1) == 1) {
@@ -120,7 +121,8 @@ long oneTlsRequest(SSL_CTX* ctx, const Options& o) {
   SSL_set1_host(ssl, target.host.c_str());
   long body = -1;
   if (SSL_connect(ssl) == 1) {
-    std::string req = "GET " + o.path + " HTTP/1.1\r\nHost: " + o.target + "\r\nConnection: close\r\n\r\n";
+    std::string req =
+        "GET " + o.path + " HTTP/1.1\r\nHost: " + o.target + "\r\nConnection: close\r\n\r\n";
     if (SSL_write(ssl, req.data(), static_cast<int>(req.size())) > 0) {
       char buf[65536];
       long total = 0;
@@ -247,22 +249,31 @@ int runHold(const Options& o) {
 int main(int argc, char** argv) {
   Options o;
   if (argc < 2) {
-    std::fprintf(stderr, "usage: gatehouse-load tls|bulk|hold [--proxy ip:port] --target name:port "
-                         "[--connect ip:port] [--path P] [--threads N] [--seconds S] [--count N] "
-                         "[--cafile F]\n");
+    std::fprintf(stderr,
+                 "usage: gatehouse-load tls|bulk|hold [--proxy ip:port] --target name:port "
+                 "[--connect ip:port] [--path P] [--threads N] [--seconds S] [--count N] "
+                 "[--cafile F]\n");
     return 2;
   }
   o.mode = argv[1];
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--proxy") o.proxy = v;
-    else if (k == "--target") o.target = v;
-    else if (k == "--connect") o.connect = v;
-    else if (k == "--path") o.path = v;
-    else if (k == "--threads") o.threads = std::atoi(v.c_str());
-    else if (k == "--seconds") o.seconds = std::atof(v.c_str());
-    else if (k == "--count") o.count = std::atoi(v.c_str());
-    else if (k == "--cafile") o.cafile = v;
+    if (k == "--proxy")
+      o.proxy = v;
+    else if (k == "--target")
+      o.target = v;
+    else if (k == "--connect")
+      o.connect = v;
+    else if (k == "--path")
+      o.path = v;
+    else if (k == "--threads")
+      o.threads = std::atoi(v.c_str());
+    else if (k == "--seconds")
+      o.seconds = std::atof(v.c_str());
+    else if (k == "--count")
+      o.count = std::atoi(v.c_str());
+    else if (k == "--cafile")
+      o.cafile = v;
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;

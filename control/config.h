@@ -13,6 +13,7 @@
 #include "control/admin_config.h"
 #include "control/session_config.h"
 #include "gitproxy/git_config.h"
+#include "policy/policy.h"
 #include "policy/policy_config.h"
 #include "policy/source.h"
 #include "proxy/net/resolver_config.h"
@@ -42,6 +43,17 @@ struct ConfigLoad {
 ConfigLoad loadConfigFile(const std::string& path);
 // Parses TOML text; `name` is used in positions.
 ConfigLoad loadConfigString(std::string_view text, const std::string& name);
+
+// A configuration file loaded and its policy compiled: what `serve`, `check-config` and the
+// other commands start from. `policy` is null when `issues` hold errors.
+struct LoadedConfig {
+  Config config;
+  std::shared_ptr<policy::PolicySnapshot> policy;
+  policy::ConfigIssues issues;  // loader issues first, then the policy's
+  bool ok() const { return policy != nullptr && !policy::hasErrors(issues); }
+};
+// `path` "" = the built-in defaults.
+LoadedConfig loadAndCompile(const std::string& path);
 
 // The Trusted list from TOML text (conf/trusted.toml format); issues appended to `issues`.
 policy::TrustedList loadTrustedList(std::string_view text, const std::string& name,

@@ -1310,3 +1310,20 @@ ConfigLoad loadConfigFile(const std::string& path) {
 }
 
 }  // namespace gatehouse::control
+
+namespace gatehouse::control {
+
+LoadedConfig loadAndCompile(const std::string& path) {
+  LoadedConfig l;
+  ConfigLoad cl = path.empty() ? loadConfigString("", "<built-in defaults>") : loadConfigFile(path);
+  l.config = std::move(cl.config);
+  l.issues = std::move(cl.issues);
+  if (!policy::hasErrors(l.issues)) {
+    policy::PolicyCompile pc = policy::compilePolicy(l.config.policy);
+    l.issues.insert(l.issues.end(), pc.issues.begin(), pc.issues.end());
+    l.policy = std::move(pc.snapshot);
+  }
+  return l;
+}
+
+}  // namespace gatehouse::control

@@ -85,16 +85,15 @@ void ClientConnection::Upstream::onEndOfStream(net::TcpConnection&) {
   http::ParseResult r = parser_.finish();
   if (detached_ || o.state_ == State::kClosed) return;
   if (r.failed()) {
-    o.upstreamFailed(502, "http_response_incomplete", std::string(r.error.reason),
-                     r.error.message);
+    o.upstreamFailed(502, "http_response_incomplete", std::string(r.error.reason), r.error.message);
   }
 }
 
 void ClientConnection::Upstream::onError(net::TcpConnection&, int status) {
   if (detached_) return;
-  owner_.upstreamFailed(502, "connection_terminated", "upstream-reset",
-                        std::string("the upstream connection failed (") + uv_err_name(status) +
-                            ")");
+  owner_.upstreamFailed(
+      502, "connection_terminated", "upstream-reset",
+      std::string("the upstream connection failed (") + uv_err_name(status) + ")");
 }
 
 void ClientConnection::Upstream::onWritable(net::TcpConnection&) {
@@ -178,9 +177,8 @@ void ClientConnection::armTimer() {
   const auto& l = snap->listener;
   switch (state_) {
     case State::kReadingHead:
-      timer_->enable(std::chrono::milliseconds(parser_.idle() && pending_.empty()
-                                                   ? l.idle_timeout_ms
-                                                   : l.header_timeout_ms));
+      timer_->enable(std::chrono::milliseconds(
+          parser_.idle() && pending_.empty() ? l.idle_timeout_ms : l.header_timeout_ms));
       break;
     case State::kTunnelHello:
       timer_->enable(std::chrono::milliseconds(l.header_timeout_ms));
@@ -230,8 +228,8 @@ void ClientConnection::onData(net::TcpConnection&, const char* data, size_t len)
   }
   pending_.append(data, len);
   // Never hold more than one head's worth of unparsed bytes: stop reading until they are used.
-  if (pending_.size() > static_cast<size_t>(snapshot_ ? snapshot_->listener.max_header_bytes
-                                                      : 65536)) {
+  if (pending_.size() >
+      static_cast<size_t>(snapshot_ ? snapshot_->listener.max_header_bytes : 65536)) {
     client_->stopReading();
   }
   if (state_ == State::kReadingHead || (state_ == State::kForwarding && !request_complete_)) {
@@ -370,7 +368,8 @@ void ClientConnection::connectUpstream() {
   req.environment = "default";
   req.policy = snapshot_->policy;
   connecting_ = context_.connector().connect(
-      std::move(req), [this](upstream::ConnectOutcome&& outcome) { onConnected(std::move(outcome)); });
+      std::move(req),
+      [this](upstream::ConnectOutcome&& outcome) { onConnected(std::move(outcome)); });
 }
 
 void ClientConnection::onConnected(upstream::ConnectOutcome&& outcome) {
@@ -550,15 +549,14 @@ void ClientConnection::checkHello() {
   std::string early(buffered.begin(), buffered.end());
   hello_.reset();
   auto idle = std::chrono::milliseconds(l.tunnel_idle_timeout_ms);
-  tunnel_ = std::make_unique<Tunnel>(context_.dispatcher(), std::move(client_),
-                                     std::move(tunnel_upstream_), idle,
-                                     [this](const Tunnel::Stats& stats) {
-                                       bytes_up_ = stats.bytes_up;
-                                       bytes_down_ = stats.bytes_down;
-                                       logRequest("allow", policy::reasonCode(decision_.reason),
-                                                  decision_.ruleId(), 200);
-                                       finish();
-                                     });
+  tunnel_ = std::make_unique<Tunnel>(
+      context_.dispatcher(), std::move(client_), std::move(tunnel_upstream_), idle,
+      [this](const Tunnel::Stats& stats) {
+        bytes_up_ = stats.bytes_up;
+        bytes_down_ = stats.bytes_down;
+        logRequest("allow", policy::reasonCode(decision_.reason), decision_.ruleId(), 200);
+        finish();
+      });
   tunnel_->start(std::move(early));
 }
 

@@ -54,12 +54,12 @@ class ClientConnection final : public event::DeferredDeletable,
 
  private:
   enum class State : uint8_t {
-    kReadingHead,     // waiting for (the rest of) a request head
-    kConnecting,      // the name policy allowed it; resolving and dialing
-    kForwarding,      // HTTP: request and response streaming
-    kTunnelHello,     // CONNECT: 200 sent, reading the ClientHello
-    kTunnel,          // CONNECT: bytes pumped by the tunnel
-    kClosing,         // a final response is being flushed
+    kReadingHead,  // waiting for (the rest of) a request head
+    kConnecting,   // the name policy allowed it; resolving and dialing
+    kForwarding,   // HTTP: request and response streaming
+    kTunnelHello,  // CONNECT: 200 sent, reading the ClientHello
+    kTunnel,       // CONNECT: bytes pumped by the tunnel
+    kClosing,      // a final response is being flushed
     kClosed,
   };
 
@@ -161,7 +161,7 @@ class ClientConnection final : public event::DeferredDeletable,
   net::CancelHandlePtr connecting_;
   std::string pool_key_;
   bool decided_ = false;  // decide() ran for the current request
-  bool reused_ = false;  // upstream_ came from the pool
+  bool reused_ = false;   // upstream_ came from the pool
 
   // CONNECT.
   std::unique_ptr<net::TcpConnection> tunnel_upstream_;

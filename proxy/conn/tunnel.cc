@@ -3,8 +3,8 @@
 namespace gatehouse::conn {
 
 Tunnel::Tunnel(event::Dispatcher& dispatcher, std::unique_ptr<net::TcpConnection> client,
-               std::unique_ptr<net::TcpConnection> upstream,
-               std::chrono::milliseconds idle_timeout, std::function<void(const Stats&)> on_closed)
+               std::unique_ptr<net::TcpConnection> upstream, std::chrono::milliseconds idle_timeout,
+               std::function<void(const Stats&)> on_closed)
     : dispatcher_(dispatcher),
       client_(std::move(client)),
       upstream_(std::move(upstream)),

@@ -24,9 +24,7 @@ class UvTimer final : public Timer {
   void disable() override {
     if (!timer_.closed()) uv_timer_stop(timer_.get());
   }
-  bool enabled() const override {
-    return !timer_.closed() && uv_is_active(timer_.asHandle()) != 0;
-  }
+  bool enabled() const override { return !timer_.closed() && uv_is_active(timer_.asHandle()) != 0; }
 
  private:
   static void onTimer(uv_timer_t* handle) noexcept {

@@ -82,7 +82,7 @@ class UvDispatcher final : public Dispatcher {
   UvHandle<uv_check_t> delete_check_;
   std::mutex posted_mutex_;
   std::vector<std::function<void()>> posted_;
-  bool exiting_ = false;        // guarded by posted_mutex_
+  bool exiting_ = false;         // guarded by posted_mutex_
   bool exit_requested_ = false;  // loop thread
   std::vector<std::unique_ptr<DeferredDeletable>> deferred_;
 };

@@ -26,7 +26,8 @@ std::string quoted(std::string_view s) {
 std::string bodySafe(std::string_view s) {
   std::string out;
   out.reserve(s.size());
-  for (unsigned char c : s) out += (c >= 0x20 && c < 0x7f) || c == '\n' ? static_cast<char>(c) : '?';
+  for (unsigned char c : s)
+    out += (c >= 0x20 && c < 0x7f) || c == '\n' ? static_cast<char>(c) : '?';
   return out;
 }
 
@@ -87,7 +88,8 @@ std::string buildRefusal(const Refusal& r) {
   out += "\r\n";
   if (!r.reason.empty()) out += "X-Gatehouse-Reason: " + headerSafe(r.reason) + "\r\n";
   if (!r.rule.empty()) out += "X-Gatehouse-Rule: " + headerSafe(r.rule) + "\r\n";
-  if (!r.environment.empty()) out += "X-Gatehouse-Environment: " + headerSafe(r.environment) + "\r\n";
+  if (!r.environment.empty())
+    out += "X-Gatehouse-Environment: " + headerSafe(r.environment) + "\r\n";
   out += r.extra_headers;
   out += "\r\n";
   out += body;

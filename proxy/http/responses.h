@@ -15,14 +15,14 @@ namespace gatehouse::http {
 struct Refusal {
   int status = 403;
   std::string_view proxy_error = "http_request_denied";  // RFC 9209 error type
-  std::string reason;       // X-Gatehouse-Reason, e.g. "host-not-allowed"
-  std::string details;      // Proxy-Status details, short ("host not allowed")
-  std::string rule;         // X-Gatehouse-Rule ("" = omitted)
-  std::string environment;  // X-Gatehouse-Environment "name@version" ("" = omitted)
-  std::string what;         // "CONNECT api.evil.test:443" (method and destination, never a path)
-  std::string why;          // one sentence
-  std::string how;          // how to allow it ("" = omitted)
-  bool close = true;        // Connection: close
+  std::string reason;         // X-Gatehouse-Reason, e.g. "host-not-allowed"
+  std::string details;        // Proxy-Status details, short ("host not allowed")
+  std::string rule;           // X-Gatehouse-Rule ("" = omitted)
+  std::string environment;    // X-Gatehouse-Environment "name@version" ("" = omitted)
+  std::string what;           // "CONNECT api.evil.test:443" (method and destination, never a path)
+  std::string why;            // one sentence
+  std::string how;            // how to allow it ("" = omitted)
+  bool close = true;          // Connection: close
   std::string extra_headers;  // complete header lines ("Retry-After: 1\r\n"), appended verbatim
 };
 

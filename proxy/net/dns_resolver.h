@@ -20,12 +20,12 @@
 namespace gatehouse::net {
 
 enum class DnsStatus : uint8_t {
-  kOk,        // at least one address
-  kNoData,    // the name exists but has no A/AAAA record
-  kNxDomain,  // NXDOMAIN
-  kServFail,  // SERVFAIL, REFUSED, malformed or truncated answers, CNAME loops
-  kTimeout,   // no answer within the per-query timeout
-  kCancelled, // never delivered to callbacks (for completeness of the enum)
+  kOk,         // at least one address
+  kNoData,     // the name exists but has no A/AAAA record
+  kNxDomain,   // NXDOMAIN
+  kServFail,   // SERVFAIL, REFUSED, malformed or truncated answers, CNAME loops
+  kTimeout,    // no answer within the per-query timeout
+  kCancelled,  // never delivered to callbacks (for completeness of the enum)
 };
 
 const char* dnsStatusName(DnsStatus status);  // "ok", "nodata", "nxdomain", "servfail", "timeout"

@@ -251,7 +251,8 @@ void TcpConnection::close(bool reset) {
     // uv_tcp_close_reset closes the handle itself; hand it the struct's ownership the same way.
     uv_tcp_t* h = tcp_.get();
     h->data = nullptr;
-    if (uv_tcp_close_reset(h, [](uv_handle_t* closed) { delete reinterpret_cast<uv_tcp_t*>(closed); }) == 0) {
+    if (uv_tcp_close_reset(
+            h, [](uv_handle_t* closed) { delete reinterpret_cast<uv_tcp_t*>(closed); }) == 0) {
       tcp_.release();
       return;
     }

@@ -39,27 +39,9 @@ Without --config the built-in defaults apply: the default environment at level "
 with the Trusted list compiled into the binary.
 )";
 
-struct Loaded {
-  control::Config config;
-  std::shared_ptr<policy::PolicySnapshot> snapshot;
-  policy::ConfigIssues issues;  // loader issues, then policy issues
-  bool ok() const { return snapshot != nullptr && !policy::hasErrors(issues); }
-};
+using Loaded = control::LoadedConfig;
 
-// Loads FILE (or the built-in defaults when path is empty) and compiles its policy.
-Loaded load(const std::string& path) {
-  Loaded l;
-  control::ConfigLoad cl = path.empty() ? control::loadConfigString("", "<built-in defaults>")
-                                        : control::loadConfigFile(path);
-  l.config = std::move(cl.config);
-  l.issues = std::move(cl.issues);
-  if (!policy::hasErrors(l.issues)) {
-    policy::PolicyCompile pc = policy::compilePolicy(l.config.policy);
-    l.issues.insert(l.issues.end(), pc.issues.begin(), pc.issues.end());
-    l.snapshot = std::move(pc.snapshot);
-  }
-  return l;
-}
+Loaded load(const std::string& path) { return control::loadAndCompile(path); }
 
 void printIssues(const policy::ConfigIssues& issues, std::ostream& os) {
   for (const auto& i : issues) os << i.toString() << '\n';
@@ -169,12 +151,12 @@ struct Verdict {
 Verdict decide(const Loaded& l, const std::string& env_name, const std::string& method,
                const policy::Host& host, uint16_t port) {
   Verdict v;
-  v.env = l.snapshot->environment(env_name);
+  v.env = l.policy->environment(env_name);
   policy::RequestInfo req{env_name, method, &host, port};
-  v.decision = l.snapshot->check(req);
+  v.decision = l.policy->check(req);
   if (!v.decision.allowed()) return v;
   if (host.isIp()) {
-    policy::Decision a = l.snapshot->checkResolved(req, host.ip);
+    policy::Decision a = l.policy->checkResolved(req, host.ip);
     v.addresses.emplace_back(host.text, a);
     if (!a.allowed()) v.decision = a;
     return v;
@@ -187,7 +169,7 @@ Verdict decide(const Loaded& l, const std::string& env_name, const std::string& 
     for (const std::string& text : s.addresses) {
       auto ip = policy::IpAddress::parse(text);
       if (!ip) continue;
-      policy::Decision a = l.snapshot->checkResolved(req, *ip);
+      policy::Decision a = l.policy->checkResolved(req, *ip);
       v.addresses.emplace_back(ip->toString(), a);
       any_allowed = any_allowed || a.allowed();
       if (!a.allowed() && !first_denied) first_denied = a;
@@ -209,11 +191,10 @@ int cmdExplain(const std::vector<std::string>& args, std::ostream& out, std::ost
   }
   const std::string env_name = optionOr(a, "environment", "default");
   const std::string method = optionOr(a, "method", "GET");
-  const policy::Environment* env = l.snapshot->environment(env_name);
+  const policy::Environment* env = l.policy->environment(env_name);
   if (env == nullptr) {
     std::string names;
-    for (const auto& e : l.snapshot->environments())
-      names += (names.empty() ? "" : ", ") + e->name();
+    for (const auto& e : l.policy->environments()) names += (names.empty() ? "" : ", ") + e->name();
     return usageError(err, "no environment '" + env_name + "' (environments: " + names + ")");
   }
 
@@ -265,13 +246,13 @@ int cmdCheckConfig(const std::vector<std::string>& args, std::ostream& out, std:
         << " warning(s)\n";
     return kExitDenied;
   }
-  out << file << ": OK — " << l.snapshot->environments().size() << " environment(s)";
-  for (const auto& e : l.snapshot->environments()) {
-    out << (e == l.snapshot->environments().front() ? ": " : ", ") << policy::environmentTag(*e)
+  out << file << ": OK — " << l.policy->environments().size() << " environment(s)";
+  for (const auto& e : l.policy->environments()) {
+    out << (e == l.policy->environments().front() ? ": " : ", ") << policy::environmentTag(*e)
         << " (" << policy::accessLevelName(e->level()) << ")";
   }
-  out << "; Trusted list " << l.snapshot->trustedList().version << " from "
-      << l.snapshot->trustedList().source << " (" << l.snapshot->trustedEntryCount() << " entries)";
+  out << "; Trusted list " << l.policy->trustedList().version << " from "
+      << l.policy->trustedList().source << " (" << l.policy->trustedEntryCount() << " entries)";
   int warnings = countSeverity(l.issues, policy::ConfigIssue::Severity::kWarning);
   if (warnings > 0) out << "; " << warnings << " warning(s)";
   out << '\n';
@@ -297,7 +278,7 @@ int cmdPolicyTest(const std::vector<std::string>& args, std::ostream& out, std::
   int passed = 0;
   int failed = 0;
   for (const control::PolicyCase& c : file.cases) {
-    const policy::Environment* env = l.snapshot->environment(c.environment);
+    const policy::Environment* env = l.policy->environment(c.environment);
     std::string got;
     std::string got_reason;
     std::string detail;
@@ -346,7 +327,7 @@ int cmdPolicyLint(const std::vector<std::string>& args, std::ostream& out, std::
     return kExitDenied;
   }
   policy::ConfigIssues all = l.issues;
-  policy::ConfigIssues lint = policy::lintPolicy(*l.snapshot);
+  policy::ConfigIssues lint = policy::lintPolicy(*l.policy);
   all.insert(all.end(), lint.begin(), lint.end());
   printIssues(all, out);
   int warnings = countSeverity(all, policy::ConfigIssue::Severity::kWarning);
@@ -365,7 +346,7 @@ int cmdPolicyDiff(const std::vector<std::string>& args, std::ostream& out, std::
     printIssues(new_l.issues, err);
     return kExitUsage;
   }
-  policy::PolicyDiff diff = policy::diffPolicies(*old_l.snapshot, *new_l.snapshot);
+  policy::PolicyDiff diff = policy::diffPolicies(*old_l.policy, *new_l.policy);
   out << policy::formatDiff(diff);
   return diff.empty() ? kExitOk : kExitDenied;
 }
@@ -374,8 +355,8 @@ int cmdVersion(std::ostream& out, std::ostream& err) {
   Loaded l = load("");
   out << "gatehouse " << GATEHOUSE_VERSION << '\n';
   if (l.ok()) {
-    out << "Trusted list " << l.snapshot->trustedList().version << " ("
-        << l.snapshot->trustedEntryCount() << " entries, built in)\n";
+    out << "Trusted list " << l.policy->trustedList().version << " ("
+        << l.policy->trustedEntryCount() << " entries, built in)\n";
   } else {
     printIssues(l.issues, err);
   }
@@ -397,11 +378,11 @@ int cmdServe(const std::vector<std::string>& args, size_t from, std::ostream& ou
     return kExitUsage;
   }
   err << "gatehouse " << GATEHOUSE_VERSION << ": " << (file.empty() ? "<built-in defaults>" : file);
-  for (const auto& e : l.snapshot->environments()) {
+  for (const auto& e : l.policy->environments()) {
     err << ", environment " << policy::environmentTag(*e) << " ("
         << policy::accessLevelName(e->level()) << ")";
   }
-  err << ", Trusted list " << l.snapshot->trustedList().version << '\n';
+  err << ", Trusted list " << l.policy->trustedList().version << '\n';
   return server::serve(file, out, err);
 }
 

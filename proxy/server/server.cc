@@ -19,31 +19,15 @@ namespace gatehouse::server {
 
 namespace {
 
-struct Loaded {
-  control::Config config;
-  std::shared_ptr<policy::PolicySnapshot> policy;
-  policy::ConfigIssues issues;
-};
+using Loaded = control::LoadedConfig;
 
-Loaded load(const std::string& path) {
-  Loaded l;
-  control::ConfigLoad cl = path.empty() ? control::loadConfigString("", "<built-in defaults>")
-                                        : control::loadConfigFile(path);
-  l.config = std::move(cl.config);
-  l.issues = std::move(cl.issues);
-  if (!policy::hasErrors(l.issues)) {
-    policy::PolicyCompile pc = policy::compilePolicy(l.config.policy);
-    l.issues.insert(l.issues.end(), pc.issues.begin(), pc.issues.end());
-    l.policy = std::move(pc.snapshot);
-  }
-  return l;
-}
+Loaded load(const std::string& path) { return control::loadAndCompile(path); }
 
 // The proxy's own endpoints: the listen address, or every local address for a wildcard one.
 std::vector<policy::Endpoint> selfEndpoints(const net::SocketAddress& listen) {
   std::vector<policy::Endpoint> out;
-  const bool wildcard = listen.ip == policy::IpAddress::v4(0) ||
-                        listen.ip == policy::IpAddress::v6({});
+  const bool wildcard =
+      listen.ip == policy::IpAddress::v4(0) || listen.ip == policy::IpAddress::v6({});
   if (!wildcard) {
     out.push_back({listen.ip, listen.port});
     return out;
@@ -196,8 +180,8 @@ class Server final {
     }
     for (auto& w : workers_) w->stop();
     workers_.clear();
-    err_ << "gatehouse: stopped" << (active > 0 ? " (closed connections at the drain deadline)" : "")
-         << std::endl;
+    err_ << "gatehouse: stopped"
+         << (active > 0 ? " (closed connections at the drain deadline)" : "") << std::endl;
     drain_timer_.reset();
     for (auto& s : signals_) s->close();
     main_.exit();

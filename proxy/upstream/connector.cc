@@ -68,9 +68,9 @@ class Attempt final : public net::CancelHandle {
       const bool loop = first_denial && first_denial->reason == policy::Reason::kProxyLoop;
       fail(403, loop ? "proxy_loop_detected" : "destination_ip_prohibited",
            loop ? "proxy-loop" : "address-denied",
-           first_denial ? policy::decisionSummary(*first_denial, nullptr, request_.host,
-                                                  request_.port)
-                        : std::string("the name resolved to no address"));
+           first_denial
+               ? policy::decisionSummary(*first_denial, nullptr, request_.host, request_.port)
+               : std::string("the name resolved to no address"));
       return;
     }
     dialNext();
@@ -79,10 +79,12 @@ class Attempt final : public net::CancelHandle {
   void dialNext() {
     if (next_ >= allowed_.size()) {
       if (last_status_ == UV_ETIMEDOUT) {
-        fail(504, "connection_timeout", "upstream-timeout", "connecting to the destination timed out");
+        fail(504, "connection_timeout", "upstream-timeout",
+             "connecting to the destination timed out");
       } else {
         fail(502, "connection_refused", "upstream-unreachable",
-             std::string("connecting to the destination failed (") + uv_err_name(last_status_) + ")");
+             std::string("connecting to the destination failed (") + uv_err_name(last_status_) +
+                 ")");
       }
       return;
     }
@@ -145,7 +147,8 @@ class Attempt final : public net::CancelHandle {
 
 net::CancelHandlePtr Connector::connect(ConnectRequest request,
                                         std::function<void(ConnectOutcome&&)> done) {
-  auto attempt = std::make_unique<Attempt>(dispatcher_, options_, std::move(request), std::move(done));
+  auto attempt =
+      std::make_unique<Attempt>(dispatcher_, options_, std::move(request), std::move(done));
   attempt->start(resolver_);
   return attempt;
 }

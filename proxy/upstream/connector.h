@@ -26,7 +26,7 @@ namespace gatehouse::upstream {
 struct ConnectRequest {
   policy::Host host;
   uint16_t port = 0;
-  std::string environment;                         // for checkResolved()
+  std::string environment;                               // for checkResolved()
   std::shared_ptr<const policy::PolicySnapshot> policy;  // kept alive for the whole attempt
 };
 
@@ -34,11 +34,11 @@ struct ConnectOutcome {
   std::unique_ptr<net::TcpConnection> connection;  // set on success
   net::SocketAddress address;                      // the address dialed (success) or tried last
   // On failure: what the client is told.
-  int status = 0;                // 403, 502, 504
-  std::string proxy_error;       // RFC 9209: destination_ip_prohibited, dns_error, dns_timeout, ...
-  std::string reason;            // X-Gatehouse-Reason: address-denied, dns-nxdomain, ...
-  std::string message;           // one sentence for the body and the log
-  policy::Decision decision;     // the address guard's decision when it refused every address
+  int status = 0;             // 403, 502, 504
+  std::string proxy_error;    // RFC 9209: destination_ip_prohibited, dns_error, dns_timeout, ...
+  std::string reason;         // X-Gatehouse-Reason: address-denied, dns-nxdomain, ...
+  std::string message;        // one sentence for the body and the log
+  policy::Decision decision;  // the address guard's decision when it refused every address
   std::vector<std::string> refused_addresses;  // addresses the guard refused ("10.0.0.5 private")
   bool ok() const { return connection != nullptr; }
 };
@@ -52,8 +52,7 @@ class Connector final {
   Connector(event::Dispatcher& dispatcher, net::DnsResolver& resolver, ConnectorOptions options)
       : dispatcher_(dispatcher), resolver_(resolver), options_(options) {}
 
-  net::CancelHandlePtr connect(ConnectRequest request,
-                               std::function<void(ConnectOutcome&&)> done);
+  net::CancelHandlePtr connect(ConnectRequest request, std::function<void(ConnectOutcome&&)> done);
 
  private:
   event::Dispatcher& dispatcher_;

@@ -50,9 +50,9 @@ struct Rig {
   void setUp(std::chrono::milliseconds idle = std::chrono::milliseconds(0)) {
     std::string error;
     net::SocketAddress any{*policy::IpAddress::parse("127.0.0.1"), 0};
-    front = net::Listener::listen(d.loop(), any, 16,
-                                  [this](std::unique_ptr<TcpConnection> c) { accepted = std::move(c); },
-                                  error);
+    front = net::Listener::listen(
+        d.loop(), any, 16, [this](std::unique_ptr<TcpConnection> c) { accepted = std::move(c); },
+        error);
     origin_listener = net::Listener::listen(
         d.loop(), any, 16,
         [this](std::unique_ptr<TcpConnection> c) {
@@ -64,7 +64,8 @@ struct Rig {
     ASSERT_NE(front, nullptr) << error;
     ASSERT_NE(origin_listener, nullptr) << error;
     int connected = 0;
-    client = TcpConnection::connect(d.loop(), front->address(), [&](int s) { connected += s == 0; });
+    client =
+        TcpConnection::connect(d.loop(), front->address(), [&](int s) { connected += s == 0; });
     dialed = TcpConnection::connect(d.loop(), origin_listener->address(),
                                     [&](int s) { connected += s == 0; });
     runUntil([&] { return connected == 2 && accepted && origin; });

@@ -30,24 +30,6 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
 
-const char* statusText(DnsStatus status) {
-  switch (status) {
-    case DnsStatus::kOk:
-      return "ok";
-    case DnsStatus::kNoData:
-      return "nodata";
-    case DnsStatus::kNxDomain:
-      return "nxdomain";
-    case DnsStatus::kServFail:
-      return "servfail";
-    case DnsStatus::kTimeout:
-      return "timeout";
-    case DnsStatus::kCancelled:
-      return "cancelled";
-  }
-  return "?";
-}
-
 std::vector<std::string> texts(const std::vector<policy::IpAddress>& addresses) {
   std::vector<std::string> out;
   out.reserve(addresses.size());
@@ -57,7 +39,7 @@ std::vector<std::string> texts(const std::vector<policy::IpAddress>& addresses) 
 
 std::string describe(const DnsAnswer& a) {
   std::ostringstream out;
-  out << statusText(a.status) << " ttl=" << a.ttl.count() << (a.from_cache ? " cached" : "")
+  out << dnsStatusName(a.status) << " ttl=" << a.ttl.count() << (a.from_cache ? " cached" : "")
       << (a.from_static ? " static" : "");
   for (const auto& t : texts(a.addresses)) out << " " << t;
   return out.str();
@@ -225,7 +207,7 @@ TEST_F(CaresResolverTest, FailuresMapToStatuses) {
   for (const auto& row : rows) {
     auto start = Clock::now();
     DnsAnswer a = resolveAndWait(row.name);
-    EXPECT_EQ(statusText(a.status), std::string(statusText(row.expected)))
+    EXPECT_EQ(dnsStatusName(a.status), std::string(dnsStatusName(row.expected)))
         << row.name << ": " << row.why << " (got " << describe(a) << ")";
     EXPECT_LT(elapsedMs(start), 900) << row.name << " must not wait for the timeout";
     if (row.expected != DnsStatus::kOk) {
