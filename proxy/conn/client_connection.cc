@@ -177,9 +177,15 @@ void ClientConnection::armTimer() {
   const auto& l = snap->listener;
   switch (state_) {
     case State::kReadingHead:
-      timer_->enable(std::chrono::milliseconds(
-          parser_.idle() && pending_.empty() ? l.idle_timeout_ms : l.header_timeout_ms));
-      break;
+      if (parser_.idle() && pending_.empty()) {
+        if (wait_ != Wait::kIdle) timer_->enable(std::chrono::milliseconds(l.idle_timeout_ms));
+        wait_ = Wait::kIdle;
+      } else if (wait_ != Wait::kHead) {
+        // Slowloris: the whole head must arrive within header_timeout_ms of its first byte.
+        timer_->enable(std::chrono::milliseconds(l.header_timeout_ms));
+        wait_ = Wait::kHead;
+      }
+      return;
     case State::kTunnelHello:
       timer_->enable(std::chrono::milliseconds(l.header_timeout_ms));
       break;
@@ -317,6 +323,7 @@ void ClientConnection::onWriteShutdownDone(net::TcpConnection&) {
 void ClientConnection::onRequestHead(http::RequestHead&& head) {
   parser_.pause();  // decide before any body byte is read
   timer_->disable();
+  wait_ = Wait::kNone;
   snapshot_ = context_.snapshot();
   head_ = std::move(head);
   started_ = std::chrono::steady_clock::now();

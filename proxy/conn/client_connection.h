@@ -141,6 +141,10 @@ class ClientConnection final : public event::DeferredDeletable,
   bool client_eof_ = false;
   bool draining_ = false;
   event::TimerPtr timer_;
+  // What timer_ is armed for while reading a head: the idle keep-alive wait, or the deadline of
+  // the head being received (armed once when its first byte arrives, never pushed back).
+  enum class Wait : uint8_t { kNone, kIdle, kHead };
+  Wait wait_ = Wait::kNone;
 
   // The current request.
   std::optional<http::RequestHead> head_;

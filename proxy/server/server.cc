@@ -101,11 +101,11 @@ class Server final {
     l.policy->setSelfEndpoints(selfEndpoints(bound_));
     publish(l.policy, config_);
 
+    // Handlers first: whoever waits for the line below may signal right after it.
+    installSignals();
     for (auto& w : workers_) w->start();
     err_ << "gatehouse: listening on " << bound_.toString() << " (" << n << " worker"
          << (n == 1 ? "" : "s") << ", generation " << generation_ << ")" << std::endl;
-
-    installSignals();
     main_.run();
     return exit_status_;
   }
@@ -149,6 +149,7 @@ class Server final {
     }
     l.policy->setSelfEndpoints(selfEndpoints(bound_));
     config_ = l.config;
+    for (auto& w : workers_) w->reconfigure(config_.resolver, config_.listener);
     publish(l.policy, config_);
     err_ << "gatehouse: reloaded " << (path_.empty() ? "<built-in defaults>" : path_)
          << ": generation " << generation_;

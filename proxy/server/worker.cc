@@ -1,5 +1,7 @@
 #include "proxy/server/worker.h"
 
+#include <cstdio>
+
 #include "proxy/http/responses.h"
 
 namespace gatehouse::server {
@@ -12,6 +14,7 @@ Worker::~Worker() {
   if (thread_.joinable()) stop();
   clients_.clear();
   rejected_.clear();
+  retired_.clear();
   pool_.reset();
   connector_.reset();
   resolver_.reset();
@@ -39,6 +42,42 @@ bool Worker::init(const net::SocketAddress& address, const ListenerConfig& liste
   pool_options.idle_timeout = std::chrono::milliseconds(listener.idle_timeout_ms);
   pool_ = std::make_unique<upstream::ConnectionPool>(dispatcher_, pool_options);
   return true;
+}
+
+void Worker::reconfigure(const net::ResolverConfig& resolver, const ListenerConfig& listener) {
+  dispatcher_.post([this, resolver, listener] {
+    net::CaresResolver::Created created = net::CaresResolver::create(dispatcher_, resolver);
+    if (created.resolver == nullptr) {
+      std::fprintf(stderr, "gatehouse: worker %d keeps its resolver: %s\n", index_,
+                   created.error.c_str());
+      return;
+    }
+    Retired old;
+    old.resolver = std::move(resolver_);
+    old.connector = std::move(connector_);
+    Retired* slot = &retired_.emplace_back(std::move(old));
+    // Every query of the old resolver is answered within its timeout (+ margin for delivery).
+    slot->expiry = dispatcher_.createTimer([this, slot] {
+      for (auto it = retired_.begin(); it != retired_.end(); ++it) {
+        if (&*it == slot) {
+          // Inside the expiry timer's own callback: hand everything to deferred delete.
+          struct Holder : event::DeferredDeletable {
+            Retired retired;
+          };
+          auto holder = std::make_unique<Holder>();
+          holder->retired = std::move(*it);
+          retired_.erase(it);
+          dispatcher_.deferredDelete(std::move(holder));
+          return;
+        }
+      }
+    });
+    slot->expiry->enable(std::chrono::milliseconds(resolver.timeout_ms + 1000));
+    resolver_ = std::move(created.resolver);
+    upstream::ConnectorOptions options;
+    options.connect_timeout = std::chrono::milliseconds(listener.connect_timeout_ms);
+    connector_ = std::make_unique<upstream::Connector>(dispatcher_, *resolver_, options);
+  });
 }
 
 void Worker::start() {

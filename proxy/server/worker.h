@@ -36,6 +36,9 @@ class Worker final : public conn::ConnectionContext {
   void start();
 
   // Any thread.
+  // After a reload: new resolver and connector from `resolver` for new requests; the old ones
+  // stay alive until every query they hold has been answered (their timeout).
+  void reconfigure(const net::ResolverConfig& resolver, const ListenerConfig& listener);
   void stopAccepting();
   void drain();     // idle connections close now, busy ones after their request
   void closeAll();  // every connection and tunnel, now
@@ -80,6 +83,12 @@ class Worker final : public conn::ConnectionContext {
   std::unique_ptr<net::CaresResolver> resolver_;
   std::unique_ptr<upstream::Connector> connector_;
   std::unique_ptr<upstream::ConnectionPool> pool_;
+  struct Retired {
+    std::unique_ptr<net::CaresResolver> resolver;
+    std::unique_ptr<upstream::Connector> connector;
+    event::TimerPtr expiry;
+  };
+  std::list<Retired> retired_;
   std::list<std::unique_ptr<conn::ClientConnection>> clients_;
   std::list<std::unique_ptr<Rejected>> rejected_;
   std::thread thread_;

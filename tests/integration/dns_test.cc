@@ -191,7 +191,6 @@ TEST_F(Dns, RebindingToAPrivateAddressNeverReachesIt) {
 // checked origin connection from the pool or resolve again and are refused; 127.0.0.3 is never
 // dialed.
 TEST_F(Dns, RebindingAcrossKeepAliveReuseNeverReachesThePrivateAddress) {
-  GTEST_SKIP() << kBugKeepAlive;
   dns_->setSequence("rebind.api.test", {FakeDnsAnswer::addresses({kOriginIp}, 0),
                                         FakeDnsAnswer::addresses({"127.0.0.3"}, 0)});
   ASSERT_NO_FATAL_FAILURE(startProxy());

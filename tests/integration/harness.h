@@ -322,19 +322,6 @@ class TlsServer final {
 
 // ---- the fixture -------------------------------------------------------------------------------
 
-// Known proxy bugs; tests for the correct behaviour skip with these until they are fixed.
-inline constexpr const char* kBugKeepAlive =
-    "BUG: a second request on a keep-alive client connection is never forwarded: it hangs in "
-    "State::kConnecting because ClientConnection::onTimer() calls decide() only while "
-    "connecting_ is null, and connecting_ is not reset after the first request connected";
-inline constexpr const char* kBugSlowloris =
-    "BUG: the header timeout restarts with every byte received (ClientConnection::processInput "
-    "re-arms the timer in State::kReadingHead), so a client trickling one byte per 100 ms "
-    "under header_timeout_ms = 300 is never cut off";
-inline constexpr const char* kBugReloadResolver =
-    "BUG: SIGHUP reload reports success but keeps the [resolver] of the start (static answers, "
-    "servers, timeout_ms): the workers' resolvers are built once in Worker::init";
-
 inline constexpr const char* kOriginIp = "127.0.0.2";  // "the internet", exempted
 inline constexpr const char* kProxyIp = "127.0.0.1";
 

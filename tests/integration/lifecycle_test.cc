@@ -19,7 +19,6 @@ using Lifecycle = ProxyTest;
 // timeout (300 ms: a 408, or a silent close), counted from the first byte of the head, while
 // other clients keep being served.
 TEST_F(Lifecycle, SlowlorisIsCutOffAtTheHeaderTimeoutWhileOthersAreServed) {
-  GTEST_SKIP() << kBugSlowloris;
   config_.listener["header_timeout_ms"] = "300";
   ASSERT_NO_FATAL_FAILURE(startProxy());
   auto c = connectToProxy();
@@ -230,7 +229,6 @@ TEST_F(Lifecycle, ABadConfigOnReloadKeepsTheOldPolicy) {
 
 // A reload that changes [resolver] static answers applies them (or says that it cannot).
 TEST_F(Lifecycle, ReloadAppliesNewStaticResolverAnswers) {
-  GTEST_SKIP() << kBugReloadResolver;
   ASSERT_NO_FATAL_FAILURE(startProxy());
   config_.static_hosts.emplace_back("late.api.test", std::vector<std::string>{kOriginIp});
   ASSERT_EQ(proxy_->reload(config_.toToml()), Gatehouse::ReloadResult::kReloaded)
@@ -257,8 +255,8 @@ TEST_F(Lifecycle, SigtermDrainsAnInFlightDownloadAndExitsZero) {
   proxy_->process().signal(SIGTERM);
   ASSERT_TRUE(proxy_->process().waitForOutput(Subprocess::Stream::kStderr, "gatehouse: draining",
                                               milliseconds(3000)));
-  // The listeners close: soon a new connection is refused (one that slipped in before is
-  // closed without an answer).
+  // The listeners close: soon a new connection is refused. One accepted before the workers
+  // closed their listeners may still get its one answer, and is closed after it.
   bool refused = false;
   for (int attempt = 0; attempt < 50 && !refused; ++attempt) {
     auto late = RawClient::connect(kProxyIp, proxy_->port());
@@ -266,10 +264,10 @@ TEST_F(Lifecycle, SigtermDrainsAnInFlightDownloadAndExitsZero) {
       refused = true;
       break;
     }
-    late->send(getRequest(at("origin.test")));
-    const std::string answer = late->readUntilClose(milliseconds(2000));
+    late->send(getRequest(at("origin.test")) + getRequest(at("origin.test")));
+    const std::string answer = late->readUntilClose(milliseconds(3000));
     EXPECT_TRUE(late->closed());
-    EXPECT_EQ(answer.find("HTTP/1.1 200"), std::string::npos) << answer;
+    EXPECT_EQ(answer.find("HTTP/1.1", 1), std::string::npos) << "two answers while draining";
   }
   EXPECT_TRUE(refused) << "the proxy kept accepting connections while draining";
   auto r = c->readResponse(milliseconds(8000));

@@ -97,7 +97,6 @@ TEST_F(Forwarding, H2cUpgradeIsStrippedAndTheRequestForwardedAsPlainHttp) {
 // Keep-alive on the client side (curl reuses its proxy connection) and on the upstream side
 // (the pool reuses the origin connection for the same host and port).
 TEST_F(Forwarding, TwoUrlsInOneCurlReuseTheClientAndTheUpstreamConnection) {
-  GTEST_SKIP() << kBugKeepAlive;
   ASSERT_NO_FATAL_FAILURE(startProxy());
   CommandResult r = runCommand(curl({"-v", "http://" + at("origin.test") + "/small",
                                      "http://" + at("origin.test") + "/echo"}),
@@ -234,7 +233,6 @@ TEST_F(Forwarding, HeadGetsTheHeadersWithoutABody) {
 
 // The HEAD response carries Content-Length but no body: the GET after it must not read one.
 TEST_F(Forwarding, HeadThenGetOnOneConnection) {
-  GTEST_SKIP() << kBugKeepAlive;
   ASSERT_NO_FATAL_FAILURE(startProxy());
   auto c = connectToProxy();
   ASSERT_NE(c, nullptr);
@@ -272,7 +270,6 @@ TEST_F(Forwarding, ChunkedAndCloseDelimitedResponsesAreReframedForHttp11Clients)
 }
 
 TEST_F(Forwarding, ChunkedThenCloseDelimitedOnOneKeepAliveConnection) {
-  GTEST_SKIP() << kBugKeepAlive;
   ASSERT_NO_FATAL_FAILURE(startProxy());
   auto c = connectToProxy();
   ASSERT_NE(c, nullptr);
@@ -288,7 +285,6 @@ TEST_F(Forwarding, ChunkedThenCloseDelimitedOnOneKeepAliveConnection) {
 
 // F21: two requests for two hosts in one write, answered in order, each from its own host.
 TEST_F(Forwarding, PipelinedRequestsForTwoHostsAreAnsweredInOrder) {
-  GTEST_SKIP() << kBugKeepAlive;
   ASSERT_NO_FATAL_FAILURE(startProxy());
   auto c = connectToProxy();
   ASSERT_NE(c, nullptr);
