@@ -192,6 +192,10 @@ void ClientConnection::armTimer() {
     case State::kForwarding:
       if (!response_started_) timer_->enable(std::chrono::milliseconds(l.response_timeout_ms));
       break;
+    case State::kClosing:
+      // A client that never reads the end of its final response does not keep the connection.
+      timer_->enable(std::chrono::milliseconds(l.idle_timeout_ms));
+      break;
     default:
       timer_->disable();
   }
@@ -214,6 +218,9 @@ void ClientConnection::onTimer() {
     case State::kForwarding:
       upstreamFailed(504, "http_response_timeout", "upstream-response-timeout",
                      "the upstream did not answer in time");
+      return;
+    case State::kClosing:
+      finish();
       return;
     case State::kConnecting:
       if (!decided_) {
@@ -455,6 +462,7 @@ void ClientConnection::responseDone(bool) {
   head_.reset();
   if (!response_keep_alive_ || draining_ || client_eof_) {
     state_ = State::kClosing;
+    armTimer();
     client_->shutdownWrite();
     return;
   }
@@ -611,7 +619,7 @@ void ClientConnection::refuse(int status, std::string_view proxy_error, std::str
   client_->stopReading();
   pending_.clear();
   state_ = State::kClosing;
-  timer_->disable();
+  armTimer();
   client_->write(http::buildRefusal(r));
   client_->shutdownWrite();
 }
