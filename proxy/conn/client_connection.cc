@@ -386,7 +386,7 @@ void ClientConnection::connectUpstream() {
       [this](upstream::ConnectOutcome&& outcome) { onConnected(std::move(outcome)); });
 }
 
-void ClientConnection::onConnected(upstream::ConnectOutcome&& outcome) {
+void ClientConnection::onConnected(upstream::ConnectOutcome outcome) {
   if (state_ != State::kConnecting) return;
   if (!outcome.ok()) {
     if (outcome.status == 403) {

@@ -112,7 +112,8 @@ class ClientConnection final : public event::DeferredDeletable,
   void handleParseResult(const http::ParseResult& result);
   void decide();
   void connectUpstream();
-  void onConnected(upstream::ConnectOutcome&& outcome);
+  // By value: the outcome must outlive the attempt, which refusing destroys.
+  void onConnected(upstream::ConnectOutcome outcome);
   void startForwarding(std::unique_ptr<net::TcpConnection> upstream);
   void startTunnelHello(std::unique_ptr<net::TcpConnection> upstream);
   void onHelloBytes(const char* data, size_t len);

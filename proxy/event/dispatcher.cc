@@ -9,7 +9,8 @@ namespace {
 
 class UvTimer final : public Timer {
  public:
-  UvTimer(uv_loop_t* loop, std::function<void()> callback) : callback_(std::move(callback)) {
+  UvTimer(uv_loop_t* loop, std::function<void()> callback)
+      : callback_(std::make_shared<std::function<void()>>(std::move(callback))) {
     if (uv_timer_init(loop, timer_.get()) == 0) {
       timer_.markInitialised();
       timer_->data = this;
@@ -30,11 +31,14 @@ class UvTimer final : public Timer {
   static void onTimer(uv_timer_t* handle) noexcept {
     auto* self = static_cast<UvTimer*>(handle->data);
     if (self == nullptr) return;
-    self->callback_();  // may destroy self: nothing of self is used afterwards
+    // The callback may destroy the timer (its owner going away): keep the callable, and what it
+    // captured, alive until it returns. Nothing of self is used afterwards.
+    std::shared_ptr<std::function<void()>> callback = self->callback_;
+    (*callback)();
   }
 
   UvHandle<uv_timer_t> timer_;
-  std::function<void()> callback_;
+  std::shared_ptr<std::function<void()>> callback_;
 };
 
 }  // namespace
