@@ -52,8 +52,7 @@ ClientConnection::Upstream::~Upstream() {
 
 std::unique_ptr<net::TcpConnection> ClientConnection::Upstream::releaseConnection() {
   detached_ = true;
-  connection_->stopReading();
-  connection_->setCallbacks(nullptr);
+  connection_->setCallbacks(nullptr);  // the pool takes over at once, reading included
   return std::move(connection_);
 }
 
@@ -241,10 +240,7 @@ void ClientConnection::onData(net::TcpConnection&, const char* data, size_t len)
   }
   pending_.append(data, len);
   // Never hold more than one head's worth of unparsed bytes: stop reading until they are used.
-  if (pending_.size() >
-      static_cast<size_t>(snapshot_ ? snapshot_->listener.max_header_bytes : 65536)) {
-    client_->stopReading();
-  }
+  if (pending_.size() > maxPending()) client_->stopReading();
   if (state_ == State::kReadingHead || (state_ == State::kForwarding && !request_complete_)) {
     processInput();
   }
@@ -257,6 +253,12 @@ void ClientConnection::processInput() {
     if (state_ == State::kClosed) return;
     pending_.erase(0, r.consumed);
     handleParseResult(r);
+    if (state_ == State::kConnecting && !decided_) {
+      // A head arrived: decide now that feed() has returned (a parser callback may only pause).
+      decided_ = true;
+      decide();
+      return;
+    }
     if (r.status != http::ParseStatus::kNeedMore || !had_bytes || state_ == State::kClosed) break;
     if (pending_.empty()) break;
   }
@@ -279,7 +281,9 @@ void ClientConnection::handleParseResult(const http::ParseResult& r) {
       client_->stopReading();
       return;
     case http::ParseStatus::kPaused:
-      client_->stopReading();
+      // Keep reading (toggling costs two epoll_ctl calls per request); onData stops reading
+      // once a head's worth of bytes waits unparsed.
+      if (pending_.size() > maxPending()) client_->stopReading();
       return;
     case http::ParseStatus::kNeedMore:
       return;
@@ -339,9 +343,7 @@ void ClientConnection::onRequestHead(http::RequestHead&& head) {
   response_status_ = 0;
   bytes_up_ = bytes_down_ = 0;
   state_ = State::kConnecting;
-  decided_ = false;
-  // Decide from the loop, after feed() has returned (a parser callback may only pause).
-  timer_->enable(std::chrono::milliseconds(0));
+  decided_ = false;  // processInput() decides once feed() has returned
 }
 
 void ClientConnection::decide() {

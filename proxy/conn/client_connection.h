@@ -109,6 +109,9 @@ class ClientConnection final : public event::DeferredDeletable,
   void onMessageComplete() override;
 
   void processInput();
+  size_t maxPending() const {
+    return static_cast<size_t>(snapshot_ ? snapshot_->listener.max_header_bytes : 65536);
+  }
   void handleParseResult(const http::ParseResult& result);
   void decide();
   void connectUpstream();

@@ -30,7 +30,7 @@ std::unique_ptr<net::TcpConnection> ConnectionPool::take(const std::string& key)
   if (it->second.empty()) idle_.erase(it);
   --total_;
   std::unique_ptr<net::TcpConnection> conn = std::move(entry->connection_);
-  conn->stopReading();
+  // Still reading (no epoll_ctl churn): the caller sets its callbacks before the loop runs again.
   conn->setCallbacks(nullptr);
   entry->timer_->disable();
   dispatcher_.deferredDelete(std::move(entry));

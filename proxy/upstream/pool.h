@@ -39,7 +39,7 @@ class ConnectionPool final {
                          const std::string& session);
 
   // An idle connection for `key` (most recently used first), or nullptr. Its callbacks are
-  // cleared; the caller sets its own.
+  // cleared and it is still reading: the caller sets its own callbacks right away.
   std::unique_ptr<net::TcpConnection> take(const std::string& key);
   // Keeps `connection` for reuse (or closes it when the pool is full).
   void put(const std::string& key, std::unique_ptr<net::TcpConnection> connection);
