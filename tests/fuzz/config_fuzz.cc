@@ -10,7 +10,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
   gatehouse::control::ConfigLoad load = gatehouse::control::loadConfigString(text, "fuzz.toml");
   if (load.ok()) {
-    gatehouse::policy::PolicyCompile compiled = gatehouse::policy::compilePolicy(load.config.policy);
+    gatehouse::policy::PolicyCompile compiled =
+        gatehouse::policy::compilePolicy(load.config.policy);
     (void)compiled;
   }
   return 0;

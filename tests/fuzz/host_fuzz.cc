@@ -10,8 +10,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view raw(reinterpret_cast<const char*>(data), size);
   gatehouse::policy::HostParse p = gatehouse::policy::canonicalizeHost(raw);
   if (!p.ok()) return 0;
-  gatehouse::policy::HostParse again =
-      gatehouse::policy::canonicalizeHost(p.host->authorityForm());
+  gatehouse::policy::HostParse again = gatehouse::policy::canonicalizeHost(p.host->authorityForm());
   if (!again.ok() || again.host->text != p.host->text || again.host->kind != p.host->kind) {
     std::abort();
   }

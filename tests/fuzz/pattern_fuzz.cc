@@ -13,8 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
   gatehouse::policy::PatternParse p = gatehouse::policy::parsePattern(text);
   if (!p.ok()) {
-    if (p.error.empty() || p.hint.empty() || p.offset < 0 ||
-        static_cast<size_t>(p.offset) > size) {
+    if (p.error.empty() || p.hint.empty() || p.offset < 0 || static_cast<size_t>(p.offset) > size) {
       std::abort();
     }
     return 0;

@@ -645,11 +645,14 @@ std::vector<Row> rows() {
        "one 1 MiB field"},
       {"G5", std::string(70000, '\n') + get(""), 431, "headers-too-large",
        "empty lines count towards the head"},
-      {"G6", get("X-Forwarded-For: " + [] {
-         std::string list = "10.0.0.1";
-         for (int i = 0; i < 9999; ++i) list += ", 10.0.0.1";
-         return list;
-       }() + "\r\n"),
+      {"G6",
+       get("X-Forwarded-For: " +
+           [] {
+             std::string list = "10.0.0.1";
+             for (int i = 0; i < 9999; ++i) list += ", 10.0.0.1";
+             return list;
+           }() +
+           "\r\n"),
        431, "headers-too-large", "10,000 X-Forwarded-For entries: refused at the head cap"},
       {"G6", get("X-Forwarded-For: 192.0.2.1, 192.0.2.2, 192.0.2.3\r\n"), 0,
        "GET allowed.test:80/ => need-more", "a short X-Forwarded-For is an ordinary header"},
