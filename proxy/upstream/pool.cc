@@ -1,5 +1,8 @@
 #include "proxy/upstream/pool.h"
 
+#include <algorithm>
+#include <iterator>
+
 namespace gatehouse::upstream {
 
 ConnectionPool::Entry::Entry(ConnectionPool& pool, std::string key,
@@ -7,8 +10,7 @@ ConnectionPool::Entry::Entry(ConnectionPool& pool, std::string key,
     : pool_(pool), key_(std::move(key)), connection_(std::move(connection)) {
   connection_->setCallbacks(this);
   connection_->startReading();  // to notice EOF, resets and unsolicited bytes
-  timer_ = pool_.dispatcher_.createTimer([this] { pool_.remove(this); });
-  timer_->enable(pool_.options_.idle_timeout);
+  idle_since = pool_.dispatcher_.now();
 }
 
 ConnectionPool::Entry::~Entry() {
@@ -32,7 +34,6 @@ std::unique_ptr<net::TcpConnection> ConnectionPool::take(const std::string& key)
   std::unique_ptr<net::TcpConnection> conn = std::move(entry->connection_);
   // Still reading (no epoll_ctl churn): the caller sets its callbacks before the loop runs again.
   conn->setCallbacks(nullptr);
-  entry->timer_->disable();
   dispatcher_.deferredDelete(std::move(entry));
   return conn;
 }
@@ -46,6 +47,30 @@ void ConnectionPool::put(const std::string& key, std::unique_ptr<net::TcpConnect
   }
   list.push_back(std::make_unique<Entry>(*this, key, std::move(connection)));
   ++total_;
+  if (sweep_timer_ == nullptr) sweep_timer_ = dispatcher_.createTimer([this] { sweep(); });
+  if (!sweep_timer_->enabled()) sweep_timer_->enable(sweepInterval());
+}
+
+std::chrono::milliseconds ConnectionPool::sweepInterval() const {
+  return std::max(std::chrono::milliseconds(10), options_.idle_timeout / 4);
+}
+
+void ConnectionPool::sweep() {
+  const auto now = dispatcher_.now();
+  for (auto it = idle_.begin(); it != idle_.end();) {
+    EntryList& list = it->second;
+    // Oldest first: entries are appended when they become idle.
+    while (!list.empty() && now - list.front()->idle_since >= options_.idle_timeout) {
+      Entry* e = list.front().get();
+      e->connection_->setCallbacks(nullptr);
+      e->connection_->close();
+      dispatcher_.deferredDelete(std::move(list.front()));
+      list.pop_front();
+      --total_;
+    }
+    it = list.empty() ? idle_.erase(it) : std::next(it);
+  }
+  if (total_ > 0) sweep_timer_->enable(sweepInterval());
 }
 
 void ConnectionPool::remove(Entry* entry) {
@@ -53,7 +78,6 @@ void ConnectionPool::remove(Entry* entry) {
   if (it == idle_.end()) return;
   for (auto e = it->second.begin(); e != it->second.end(); ++e) {
     if (e->get() != entry) continue;
-    entry->timer_->disable();
     entry->connection_->setCallbacks(nullptr);
     entry->connection_->close();
     // The entry may be inside its own callback: destroy it after the callback.

@@ -59,15 +59,20 @@ class ConnectionPool final {
     ConnectionPool& pool_;
     std::string key_;
     std::unique_ptr<net::TcpConnection> connection_;
-    event::TimerPtr timer_;
+    event::MonotonicTime idle_since;
   };
   using EntryList = std::list<std::unique_ptr<Entry>>;
   void remove(Entry* entry);
+  // One timer for the whole pool (no handle per idle connection): every quarter of the idle
+  // timeout it drops the entries idle for longer than the timeout.
+  void sweep();
+  std::chrono::milliseconds sweepInterval() const;
 
   event::Dispatcher& dispatcher_;
   PoolOptions options_;
   std::unordered_map<std::string, EntryList> idle_;
   size_t total_ = 0;
+  event::TimerPtr sweep_timer_;
 };
 
 }  // namespace gatehouse::upstream
