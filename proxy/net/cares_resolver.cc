@@ -295,10 +295,11 @@ CancelHandlePtr CaresResolver::resolve(const std::string& name,
     return request;
   }
   if (queries_.size() >= options_.max_inflight) {
-    // Fail fast rather than queue: the caller answers 502 and the client may retry.
+    // Fail fast rather than queue: the caller answers 503 and the client may retry.
     ++stats_.overloaded;
     DnsAnswer answer;
     answer.status = DnsStatus::kServFail;
+    answer.overloaded = true;
     deliverLater(request.get(), std::move(answer));
     return request;
   }

@@ -36,6 +36,7 @@ struct DnsAnswer {
   std::chrono::seconds ttl{0};               // as capped by the cache
   bool from_cache = false;
   bool from_static = false;  // a [resolver] static entry
+  bool overloaded = false;   // kServFail because the resolver refused more concurrent names
 };
 
 inline constexpr size_t kMaxAddresses = 16;

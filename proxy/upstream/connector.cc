@@ -46,6 +46,14 @@ class Attempt final : public net::CancelHandle {
       case net::DnsStatus::kTimeout:
         fail(504, "dns_timeout", "dns-timeout", "the DNS query timed out");
         return;
+      case net::DnsStatus::kServFail:
+        if (answer.overloaded) {
+          fail(503, "dns_error", "dns-overloaded",
+               "the proxy is resolving too many names at once; retry shortly");
+          return;
+        }
+        fail(502, "dns_error", "dns-failure", "the DNS query failed");
+        return;
       default:
         fail(502, "dns_error", "dns-failure", "the DNS query failed");
     }

@@ -457,6 +457,7 @@ TEST_F(CaresResolverTest, MaxInflightFailsNewNamesFastAndNeverQueues) {
   ASSERT_TRUE(runUntil([&] { return c.has_value(); }, milliseconds(1000)));
   EXPECT_LT(elapsedMs(start), 100) << "the overflow is answered at once";
   EXPECT_EQ(c->status, DnsStatus::kServFail);
+  EXPECT_TRUE(c->overloaded) << "callers can tell overload from a real SERVFAIL";
   EXPECT_EQ(resolver_->stats().overloaded, 1U);
   EXPECT_FALSE(a.has_value());
   ASSERT_TRUE(runUntil([&] { return a && a2 && b; }, milliseconds(2000)));
