@@ -1,0 +1,154 @@
+// The proxy's Prometheus metrics (SPEC §8): one typed struct over a prometheus-cpp registry.
+//
+// Every family and every label combination is built once, in the constructor, from bounded
+// enums only (never hosts, paths or session ids), so the cardinality is fixed at startup and
+// the hot path indexes an array instead of looking up label strings.
+//
+// Threading and ownership: Metrics owns its registry and every metric in it; the handles it
+// returns stay valid for its lifetime. Counters and gauges are atomic and histograms lock
+// internally, so handles may be used from any thread without further synchronisation, and
+// serialize() may run concurrently with them (from the admin listener's /metrics handler).
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "policy/policy.h"
+#include "policy/policy_config.h"
+#include "proxy/net/dns_resolver.h"
+
+namespace gatehouse::control {
+
+// The number of values of the enums used as label values (kept in step by static_asserts in
+// metrics.cc).
+inline constexpr size_t kReasonCount = policy::kReasonCount;
+inline constexpr size_t kVerdictCount = 2;
+inline constexpr size_t kAccessLevelCount = 4;
+inline constexpr size_t kDnsStatusCount = 6;
+
+class Metrics final {
+ public:
+  // What kind of request a client sent: absolute-form HTTP, CONNECT, or one the proxy answers
+  // itself (origin-form, e.g. its own health page).
+  enum class Kind : uint8_t { kHttp, kConnect, kLocal };
+  static constexpr size_t kKindCount = 3;
+
+  // "up": client -> upstream; "down": upstream -> client.
+  enum class Direction : uint8_t { kUp, kDown };
+  static constexpr size_t kDirectionCount = 2;
+
+  // Refusals are the responses of SPEC §4: 4xx or 5xx.
+  enum class StatusClass : uint8_t { k4xx, k5xx };
+  static constexpr size_t kStatusClassCount = 2;
+
+  enum class ReloadResult : uint8_t { kOk, kFailed };
+  static constexpr size_t kReloadResultCount = 2;
+
+  // A shadow policy decided differently from the enforced one: it would have allowed what was
+  // denied, or denied what was allowed.
+  enum class ShadowDisagreement : uint8_t { kWouldAllow, kWouldDeny };
+  static constexpr size_t kShadowDisagreementCount = 2;
+
+  enum class PushResult : uint8_t { kAccepted, kRefused };
+  static constexpr size_t kPushResultCount = 2;
+
+  // Upper bounds (seconds) of the latency histograms: 100 µs .. 10 s, 1-2.5-5 steps.
+  static const std::vector<double>& latencyBuckets();
+
+  Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // gatehouse_requests_total{kind, decision, reason}
+  prometheus::Counter& requests(Kind kind, policy::Verdict decision, policy::Reason reason) {
+    return *requests_[(index(kind) * kVerdictCount + index(decision)) * kReasonCount +
+                      index(reason)];
+  }
+  // gatehouse_decisions_total{level, decision}
+  prometheus::Counter& decisions(policy::AccessLevel level, policy::Verdict decision) {
+    return *decisions_[index(level) * kVerdictCount + index(decision)];
+  }
+  // gatehouse_refusals_total{status_class}
+  prometheus::Counter& refusals(StatusClass status_class) {
+    return *refusals_[index(status_class)];
+  }
+  // The class of an HTTP status sent as a refusal: 5xx for 500 and above, otherwise 4xx.
+  static StatusClass statusClassOf(int http_status) {
+    return http_status >= 500 ? StatusClass::k5xx : StatusClass::k4xx;
+  }
+  // gatehouse_client_connections_active
+  prometheus::Gauge& clientConnections() { return *client_connections_; }
+  // gatehouse_tunnels_active
+  prometheus::Gauge& tunnels() { return *tunnels_; }
+  // gatehouse_bytes_total{kind, direction}
+  prometheus::Counter& bytes(Kind kind, Direction direction) {
+    return *bytes_[index(kind) * kDirectionCount + index(direction)];
+  }
+  // gatehouse_upstream_connect_duration_seconds: from the dial to an established TCP connection.
+  prometheus::Histogram& upstreamConnectSeconds() { return *upstream_connect_seconds_; }
+  // gatehouse_dns_lookup_duration_seconds
+  prometheus::Histogram& dnsLookupSeconds() { return *dns_lookup_seconds_; }
+  // gatehouse_dns_results_total{status}
+  prometheus::Counter& dnsResults(net::DnsStatus status) { return *dns_results_[index(status)]; }
+  // gatehouse_config_generation: the generation of the config snapshot in use.
+  prometheus::Gauge& configGeneration() { return *config_generation_; }
+  // gatehouse_config_reloads_total{result}
+  prometheus::Counter& reloads(ReloadResult result) { return *reloads_[index(result)]; }
+  // gatehouse_sessions_active
+  prometheus::Gauge& sessionsActive() { return *sessions_active_; }
+  // gatehouse_auth_failures_total
+  prometheus::Counter& authFailures() { return *auth_failures_; }
+  // gatehouse_shadow_disagreements_total{reason}
+  prometheus::Counter& shadowDisagreements(ShadowDisagreement reason) {
+    return *shadow_disagreements_[index(reason)];
+  }
+  // gatehouse_git_pushes_total{result}
+  prometheus::Counter& gitPushes(PushResult result) { return *git_pushes_[index(result)]; }
+
+  // The Prometheus text exposition format (version 0.0.4) of every family.
+  std::string serialize() const;
+
+ private:
+  // Enum values come from code, never from input: they index the arrays directly.
+  template <typename Enum>
+  static constexpr size_t index(Enum value) {
+    return static_cast<size_t>(value);
+  }
+
+  // Declared first: the handles below point into it.
+  prometheus::Registry registry_;
+
+  std::array<prometheus::Counter*, kKindCount * kVerdictCount * kReasonCount> requests_{};
+  std::array<prometheus::Counter*, kAccessLevelCount * kVerdictCount> decisions_{};
+  std::array<prometheus::Counter*, kStatusClassCount> refusals_{};
+  prometheus::Gauge* client_connections_ = nullptr;
+  prometheus::Gauge* tunnels_ = nullptr;
+  std::array<prometheus::Counter*, kKindCount * kDirectionCount> bytes_{};
+  prometheus::Histogram* upstream_connect_seconds_ = nullptr;
+  prometheus::Histogram* dns_lookup_seconds_ = nullptr;
+  std::array<prometheus::Counter*, kDnsStatusCount> dns_results_{};
+  prometheus::Gauge* config_generation_ = nullptr;
+  std::array<prometheus::Counter*, kReloadResultCount> reloads_{};
+  prometheus::Gauge* sessions_active_ = nullptr;
+  prometheus::Counter* auth_failures_ = nullptr;
+  std::array<prometheus::Counter*, kShadowDisagreementCount> shadow_disagreements_{};
+  std::array<prometheus::Counter*, kPushResultCount> git_pushes_{};
+};
+
+// Label values ("http", "up", "4xx", "ok", "would-allow", "accepted", ...).
+const char* kindName(Metrics::Kind kind);
+const char* directionName(Metrics::Direction direction);
+const char* statusClassName(Metrics::StatusClass status_class);
+const char* reloadResultName(Metrics::ReloadResult result);
+const char* shadowDisagreementName(Metrics::ShadowDisagreement reason);
+const char* pushResultName(Metrics::PushResult result);
+
+}  // namespace gatehouse::control

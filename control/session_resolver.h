@@ -1,0 +1,32 @@
+// The built-in SessionResolver: answers from a SessionStore (SPEC §6).
+//
+// Threading: one resolver per worker loop; resolve() and handle destruction on that loop's
+// thread. The store is shared by every worker and the control plane (it is thread-safe).
+// Identification is synchronous (a hash and a table lookup); the answer is delivered through a
+// 0 ms timer owned by the returned handle, so the callback is never inline and destroying the
+// handle cancels it.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "control/session_store.h"
+#include "proxy/conn/session.h"
+#include "proxy/event/dispatcher.h"
+
+namespace gatehouse::control {
+
+class StoreSessionResolver final : public conn::SessionResolver {
+ public:
+  // `dispatcher` must outlive the resolver and every handle it returned.
+  StoreSessionResolver(event::Dispatcher& dispatcher, std::shared_ptr<const SessionStore> store);
+
+  net::CancelHandlePtr resolve(const conn::SessionQuery& query,
+                               std::function<void(conn::SessionResult)> done) override;
+
+ private:
+  event::Dispatcher& dispatcher_;
+  std::shared_ptr<const SessionStore> store_;
+};
+
+}  // namespace gatehouse::control

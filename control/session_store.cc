@@ -1,0 +1,451 @@
+#include "control/session_store.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <utility>
+
+namespace gatehouse::control {
+namespace {
+
+using conn::SessionInfo;
+using conn::SessionQuery;
+using conn::SessionResult;
+using conn::SessionStatus;
+using std::chrono::system_clock;
+
+// Longest base64 token accepted: far above any id (64) + ':' + credential, far below header limits.
+constexpr size_t kMaxToken = 1024;
+constexpr int kSecretBytes = 32;  // 256 bits
+constexpr int kIdBytes = 12;      // 96 bits
+
+SessionResult denied(std::string reason) {
+  return SessionResult{SessionStatus::kDenied, nullptr, std::move(reason)};
+}
+
+char asciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (asciiLower(a[i]) != asciiLower(b[i])) return false;
+  }
+  return true;
+}
+
+bool isOws(char c) { return c == ' ' || c == '\t'; }
+
+std::string_view trimOws(std::string_view s) {
+  while (!s.empty() && isOws(s.front())) s.remove_prefix(1);
+  while (!s.empty() && isOws(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+int base64Value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+// Strict RFC 4648 §4 base64: the standard alphabet, padded to a multiple of 4, '=' only at the
+// end, and zero bits in the unused part of the last symbol (one canonical spelling per value).
+std::optional<std::string> decodeBase64Strict(std::string_view in) {
+  if (in.empty() || in.size() % 4 != 0) return std::nullopt;
+  size_t pad = 0;
+  if (in.back() == '=') pad = (in[in.size() - 2] == '=') ? 2 : 1;
+  std::string out;
+  out.reserve(in.size() / 4 * 3);
+  for (size_t i = 0; i < in.size(); i += 4) {
+    bool last = i + 4 == in.size();
+    uint32_t bits = 0;
+    for (size_t j = 0; j < 4; ++j) {
+      char c = in[i + j];
+      int v = 0;
+      if (last && j >= 4 - pad) {
+        if (c != '=') return std::nullopt;
+      } else {
+        v = base64Value(c);
+        if (v < 0) return std::nullopt;
+      }
+      bits = (bits << 6) | static_cast<uint32_t>(v);
+    }
+    if (last && pad == 2 && (bits & 0xffff) != 0) return std::nullopt;
+    if (last && pad == 1 && (bits & 0xff) != 0) return std::nullopt;
+    out.push_back(static_cast<char>(bits >> 16));
+    if (!last || pad < 2) out.push_back(static_cast<char>((bits >> 8) & 0xff));
+    if (!last || pad < 1) out.push_back(static_cast<char>(bits & 0xff));
+  }
+  return out;
+}
+
+std::string encodeBase64Url(const uint8_t* data, size_t len) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  size_t i = 0;
+  for (; i + 3 <= len; i += 3) {
+    uint32_t v = (uint32_t{data[i]} << 16) | (uint32_t{data[i + 1]} << 8) | data[i + 2];
+    out.push_back(kAlphabet[(v >> 18) & 63]);
+    out.push_back(kAlphabet[(v >> 12) & 63]);
+    out.push_back(kAlphabet[(v >> 6) & 63]);
+    out.push_back(kAlphabet[v & 63]);
+  }
+  if (len - i == 1) {
+    uint32_t v = uint32_t{data[i]} << 16;
+    out.push_back(kAlphabet[(v >> 18) & 63]);
+    out.push_back(kAlphabet[(v >> 12) & 63]);
+  } else if (len - i == 2) {
+    uint32_t v = (uint32_t{data[i]} << 16) | (uint32_t{data[i + 1]} << 8);
+    out.push_back(kAlphabet[(v >> 18) & 63]);
+    out.push_back(kAlphabet[(v >> 12) & 63]);
+    out.push_back(kAlphabet[(v >> 6) & 63]);
+  }
+  return out;
+}
+
+std::string toHex(const uint8_t* data, size_t len) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (size_t i = 0; i < len; ++i) {
+    out.push_back(kDigits[data[i] >> 4]);
+    out.push_back(kDigits[data[i] & 15]);
+  }
+  return out;
+}
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+std::optional<Sha256> parseSha256Hex(std::string_view hex) {
+  if (hex.size() != 64) return std::nullopt;
+  Sha256 out{};
+  for (size_t i = 0; i < out.size(); ++i) {
+    int hi = hexValue(hex[2 * i]);
+    int lo = hexValue(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out[i] = static_cast<uint8_t>(hi * 16 + lo);
+  }
+  return out;
+}
+
+std::vector<policy::Cidr> parseClients(const std::vector<std::string>& texts) {
+  std::vector<policy::Cidr> out;
+  for (const std::string& text : texts) {
+    if (std::optional<policy::Cidr> cidr = policy::Cidr::parse(text)) out.push_back(*cidr);
+  }
+  return out;
+}
+
+bool expired(const SessionInfo& info, system_clock::time_point now) { return now >= info.expires; }
+
+SessionResult identified(const std::shared_ptr<const SessionInfo>& info,
+                         system_clock::time_point now, std::string how) {
+  if (expired(*info, now)) return SessionResult{SessionStatus::kExpired, info, "session expired"};
+  return SessionResult{SessionStatus::kIdentified, info, std::move(how)};
+}
+
+// Overwrites a buffer that held a secret when the scope ends.
+struct WipeOnExit {
+  std::string& buffer;
+  ~WipeOnExit() { OPENSSL_cleanse(buffer.data(), buffer.size()); }
+};
+
+bool randomBytes(uint8_t* out, int len) { return RAND_bytes(out, len) == 1; }
+
+}  // namespace
+
+Sha256 SessionStore::sha256(std::string_view data) {
+  Sha256 out{};
+  unsigned int len = 0;
+  // EVP_Digest only fails on allocation failure; the all-zero result then matches no stored hash
+  // of a real credential, so a failure denies.
+  if (EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr) != 1 ||
+      len != out.size()) {
+    out.fill(0);
+  }
+  return out;
+}
+
+SessionStore::SessionStore(const std::vector<SessionConfig>& sessions, std::optional<bool> required)
+    : SessionStore(sessions, required, Options{}) {}
+
+SessionStore::SessionStore(const std::vector<SessionConfig>& sessions, std::optional<bool> required,
+                           Options options)
+    : options_(std::move(options)), required_(required) {
+  auto snapshot = std::make_shared<Snapshot>();
+  for (const SessionConfig& config : sessions) {
+    Entry entry;
+    auto info = std::make_shared<SessionInfo>();
+    info->id = config.id;
+    info->environment = config.environment;
+    entry.info = std::move(info);
+    entry.clients = parseClients(config.clients);
+    if (!config.credential_sha256.empty()) {
+      entry.credential = parseSha256Hex(config.credential_sha256);
+    }
+    snapshot->sessions.emplace(config.id, std::move(entry));
+  }
+  publish(std::move(snapshot));
+}
+
+std::shared_ptr<const SessionStore::Snapshot> SessionStore::current() const {
+  std::lock_guard<std::mutex> lock(snapshot_mutex_);
+  return snapshot_;
+}
+
+void SessionStore::publish(std::shared_ptr<const Snapshot> next) {
+  std::shared_ptr<const Snapshot> old;
+  {
+    std::lock_guard<std::mutex> lock(snapshot_mutex_);
+    old = std::exchange(snapshot_, std::move(next));
+  }
+  // `old` (possibly the last reference) is released outside the lock.
+}
+
+bool SessionStore::required() const {
+  if (required_) return *required_;
+  return !current()->sessions.empty();
+}
+
+SessionResult SessionStore::identify(const SessionQuery& query,
+                                     system_clock::time_point now) const {
+  std::shared_ptr<const Snapshot> snapshot = current();
+  if (!query.proxy_authorization.empty()) {
+    std::optional<ClientKey> key;
+    if (query.client) key = clientKey(query.client->ip);
+    if (key && throttled(*key)) {
+      return SessionResult{SessionStatus::kThrottled, nullptr,
+                           "too many failed Proxy-Authorization attempts from this address"};
+    }
+    SessionResult result = identifyByCredential(*snapshot, query, now);
+    if (result.status == SessionStatus::kDenied && key) recordFailure(*key);
+    return result;
+  }
+  if (query.client) {
+    SessionResult result = identifyByAddress(*snapshot, query.client->ip, now);
+    if (result.status != SessionStatus::kAnonymous) return result;
+  }
+  bool is_required = required_ ? *required_ : !snapshot->sessions.empty();
+  if (is_required) {
+    return SessionResult{SessionStatus::kChallenge, nullptr,
+                         "a session is required: send Proxy-Authorization: Basic"};
+  }
+  return SessionResult{SessionStatus::kAnonymous, nullptr, "no session; default environment"};
+}
+
+SessionResult SessionStore::identifyByCredential(const Snapshot& snapshot,
+                                                 const SessionQuery& query,
+                                                 system_clock::time_point now) const {
+  std::string_view value = trimOws(query.proxy_authorization);
+  size_t space = value.find_first_of(" \t");
+  std::string_view scheme = value.substr(0, space);
+  if (!equalsIgnoreCase(scheme, "basic")) {
+    return denied("unsupported Proxy-Authorization scheme: only Basic is accepted");
+  }
+  if (space == std::string_view::npos) return denied("malformed Basic credentials: no token");
+  std::string_view token = trimOws(value.substr(space));
+  if (token.size() > kMaxToken) return denied("malformed Basic credentials: too long");
+  std::optional<std::string> decoded = decodeBase64Strict(token);
+  if (!decoded) return denied("malformed Basic credentials: not strict base64");
+  WipeOnExit wipe{*decoded};  // the decoded text holds the secret
+  size_t colon = decoded->find(':');
+  if (colon == std::string::npos) return denied("malformed Basic credentials: no password");
+  std::string_view user = std::string_view(*decoded).substr(0, colon);
+  std::string_view password = std::string_view(*decoded).substr(colon + 1);
+  if (password.empty()) return denied("malformed Basic credentials: empty password");
+  // Hash before the lookup so an unknown id costs the same as a wrong secret.
+  Sha256 presented = sha256(password);
+  auto it = snapshot.sessions.find(user);
+  if (it == snapshot.sessions.end()) return denied("unknown session or wrong credential");
+  const Entry& entry = it->second;
+  if (!entry.credential ||
+      CRYPTO_memcmp(presented.data(), entry.credential->data(), presented.size()) != 0) {
+    return denied("unknown session or wrong credential");
+  }
+  if (!entry.clients.empty()) {
+    bool inside = query.client &&
+                  std::any_of(entry.clients.begin(), entry.clients.end(),
+                              [&](const policy::Cidr& c) { return c.contains(query.client->ip); });
+    if (!inside) return denied("credential used from an address not bound to the session");
+  }
+  return identified(entry.info, now, "identified by Proxy-Authorization");
+}
+
+SessionResult SessionStore::identifyByAddress(const Snapshot& snapshot, const policy::IpAddress& ip,
+                                              system_clock::time_point now) const {
+  const Entry* best = nullptr;
+  int best_prefix = -1;
+  bool tie = false;
+  const Entry* expired_match = nullptr;
+  for (const auto& [id, entry] : snapshot.sessions) {
+    int prefix = -1;
+    for (const policy::Cidr& cidr : entry.clients) {
+      if (cidr.contains(ip)) prefix = std::max(prefix, cidr.prefixLength());
+    }
+    if (prefix < 0) continue;
+    // An expired session does not shadow a live one that reuses its address.
+    if (expired(*entry.info, now)) {
+      expired_match = &entry;
+      continue;
+    }
+    if (prefix > best_prefix) {
+      best = &entry;
+      best_prefix = prefix;
+      tie = false;
+    } else if (prefix == best_prefix) {
+      tie = true;
+    }
+  }
+  if (best != nullptr) {
+    if (tie) return denied("client address is bound to more than one session");
+    return identified(best->info, now, "identified by client address");
+  }
+  if (expired_match != nullptr) return identified(expired_match->info, now, "");
+  return SessionResult{SessionStatus::kAnonymous, nullptr, ""};
+}
+
+SessionStore::ClientKey SessionStore::clientKey(const policy::IpAddress& ip) {
+  ClientKey key{};
+  key[0] = ip.isV4() ? 4 : 6;
+  // IPv6 clients usually hold a whole /64: count failures per /64, not per address.
+  int len = ip.isV4() ? 4 : 8;
+  std::copy(ip.bytes(), ip.bytes() + len, key.begin() + 1);
+  return key;
+}
+
+void SessionStore::refill(Bucket& bucket, std::chrono::steady_clock::time_point now) const {
+  if (now > bucket.updated) {
+    double seconds = std::chrono::duration<double>(now - bucket.updated).count();
+    bucket.tokens = std::min(options_.failure_burst,
+                             bucket.tokens + seconds * options_.failure_refill_per_second);
+  }
+  bucket.updated = now;
+}
+
+bool SessionStore::throttled(const ClientKey& key) const {
+  std::lock_guard<std::mutex> lock(throttle_mutex_);
+  auto it = buckets_.find(key);
+  if (it == buckets_.end()) return false;
+  refill(it->second, options_.clock());
+  return it->second.tokens < 1;
+}
+
+void SessionStore::recordFailure(const ClientKey& key) const {
+  std::chrono::steady_clock::time_point now = options_.clock();
+  std::lock_guard<std::mutex> lock(throttle_mutex_);
+  auto it = buckets_.find(key);
+  if (it == buckets_.end()) {
+    if (buckets_.size() >= options_.max_tracked_clients) {
+      // Forget clients whose budget has refilled completely; they are as good as new.
+      for (auto b = buckets_.begin(); b != buckets_.end();) {
+        refill(b->second, now);
+        b = b->second.tokens >= options_.failure_burst ? buckets_.erase(b) : std::next(b);
+      }
+    }
+    // Still full: make room, and start the newcomer with one attempt instead of a full burst, so
+    // flooding the table from many addresses buys no extra guesses (fail closed).
+    double tokens = options_.failure_burst;
+    if (!buckets_.empty() && buckets_.size() >= options_.max_tracked_clients) {
+      buckets_.erase(buckets_.begin());
+      tokens = std::min(tokens, 1.0);
+    }
+    it = buckets_.emplace(key, Bucket{tokens, now}).first;
+  } else {
+    refill(it->second, now);
+  }
+  it->second.tokens = std::max(0.0, it->second.tokens - 1);
+}
+
+AddedSession SessionStore::add(SessionInfo info, const std::vector<std::string>& clients) {
+  AddedSession out;
+  Entry entry;
+  for (const std::string& text : clients) {
+    std::optional<policy::Cidr> cidr = policy::Cidr::parse(text);
+    if (!cidr) {
+      out.error = "client is not an address or CIDR";
+      return out;
+    }
+    entry.clients.push_back(*cidr);
+  }
+  uint8_t secret[kSecretBytes];
+  if (!randomBytes(secret, kSecretBytes)) {
+    out.error = "no randomness for the credential";
+    return out;
+  }
+  std::string credential =
+      std::string(kProxyCredentialPrefix) + encodeBase64Url(secret, kSecretBytes);
+  OPENSSL_cleanse(secret, sizeof(secret));
+  entry.credential = sha256(credential);
+  entry.dynamic = true;
+
+  std::lock_guard<std::mutex> lock(write_mutex_);
+  std::shared_ptr<const Snapshot> base = current();
+  std::string id;
+  for (int attempt = 0; attempt < 4 && id.empty(); ++attempt) {
+    uint8_t raw[kIdBytes];
+    if (!randomBytes(raw, kIdBytes)) break;
+    std::string candidate = "dyn-" + toHex(raw, kIdBytes);
+    if (!base->sessions.contains(candidate)) id = std::move(candidate);
+  }
+  if (id.empty()) {
+    OPENSSL_cleanse(credential.data(), credential.size());
+    out.error = "could not generate a session id";
+    return out;
+  }
+  info.id = id;
+  entry.info = std::make_shared<const SessionInfo>(std::move(info));
+  auto next = std::make_shared<Snapshot>(*base);
+  next->sessions.emplace(id, std::move(entry));
+  publish(std::move(next));
+  out.ok = true;
+  out.id = std::move(id);
+  out.proxy_credential = std::move(credential);
+  return out;
+}
+
+bool SessionStore::remove(std::string_view id) {
+  std::lock_guard<std::mutex> lock(write_mutex_);
+  std::shared_ptr<const Snapshot> base = current();
+  auto it = base->sessions.find(id);
+  if (it == base->sessions.end() || !it->second.dynamic) return false;
+  auto next = std::make_shared<Snapshot>(*base);
+  next->sessions.erase(std::string(id));
+  publish(std::move(next));
+  return true;
+}
+
+SessionView SessionStore::view(const Entry& entry) {
+  SessionView v;
+  v.info = entry.info;
+  v.clients = entry.clients;
+  v.dynamic = entry.dynamic;
+  if (entry.credential)
+    v.credential_sha256 = toHex(entry.credential->data(), entry.credential->size());
+  return v;
+}
+
+std::vector<SessionView> SessionStore::list() const {
+  std::shared_ptr<const Snapshot> snapshot = current();
+  std::vector<SessionView> out;
+  out.reserve(snapshot->sessions.size());
+  for (const auto& [id, entry] : snapshot->sessions) out.push_back(view(entry));
+  return out;
+}
+
+std::optional<SessionView> SessionStore::get(std::string_view id) const {
+  std::shared_ptr<const Snapshot> snapshot = current();
+  auto it = snapshot->sessions.find(id);
+  if (it == snapshot->sessions.end()) return std::nullopt;
+  return view(it->second);
+}
+
+}  // namespace gatehouse::control

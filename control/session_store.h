@@ -1,0 +1,153 @@
+// The built-in session manager's store (SPEC §6): static sessions from [[sessions]] and dynamic
+// ones added by the control plane, and identification of a client against them.
+//
+// Identification (identify()):
+//   1. A Proxy-Authorization header, if present, decides alone: `Basic base64(id:secret)` with the
+//      scheme compared case-insensitively and strict base64. Anything wrong with it is kDenied
+//      (never a fall-back to the client address or to the default environment). A session that
+//      lists `clients` accepts its credential only from those addresses.
+//   2. Else the client address: the session whose `clients` CIDR contains it, the longest prefix
+//      winning; two sessions with the same longest prefix are kDenied (ambiguous, fail closed).
+//   3. Else kChallenge when sessions are required, kAnonymous when not.
+//   A session past its expiry is kExpired. Failed credential attempts are counted per client
+//   address (IPv6 per /64) in a token bucket; an empty bucket answers kThrottled before the
+//   credential is even checked, so a guesser learns nothing while throttled.
+//
+// Credentials: only their SHA-256 is kept, compared with CRYPTO_memcmp. Dynamic credentials are
+// "gatehouse_pc_" + base64url(256 random bits from RAND_bytes), returned once by add() and never
+// again; nothing here logs, stores or returns a secret.
+//
+// Threading: identify(), get(), list() and required() are called from every worker thread;
+// add() and remove() from the control plane. The sessions live in an immutable snapshot, replaced
+// whole on every write (copy on write; writes are rare and the table is small). A reader holds
+// the snapshot mutex only to copy the shared_ptr (one reference count increment), then works
+// lock-free on one consistent version: no lock is held while hashing, and a writer never makes a
+// worker wait for more than a pointer copy. A plain mutex rather than
+// std::atomic<std::shared_ptr>: libstdc++ 12 implements that with a lock bit as well, and
+// ThreadSanitizer cannot see it (false data-race reports). The throttle buckets are the only
+// mutable shared state; a separate mutex guards them, and it is taken only for requests that
+// carry a credential.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "control/session_config.h"
+#include "policy/ip.h"
+#include "proxy/conn/session.h"
+
+namespace gatehouse::control {
+
+inline constexpr std::string_view kProxyCredentialPrefix = "gatehouse_pc_";
+
+using Sha256 = std::array<uint8_t, 32>;
+
+// What list() and get() show of a session: never the credential.
+struct SessionView {
+  std::shared_ptr<const conn::SessionInfo> info;
+  std::vector<policy::Cidr> clients;
+  bool dynamic = false;
+  // Hex SHA-256 of the proxy credential ("" = none). A one-way hash, but still no business of
+  // a sandbox: the control API should not serve it.
+  std::string credential_sha256;
+};
+
+struct AddedSession {
+  bool ok = false;
+  std::string error;             // when !ok
+  std::string id;                // generated
+  std::string proxy_credential;  // the only copy of the secret: hand it to the caller, keep none
+};
+
+class SessionStore final {
+ public:
+  struct Options {
+    // Failed credential attempts allowed in a burst per client address, and the refill rate.
+    double failure_burst = 10;
+    double failure_refill_per_second = 1;
+    // Bound on tracked client addresses; when full (after dropping refilled buckets) unknown
+    // addresses are throttled on their first failure (fail closed).
+    size_t max_tracked_clients = 65536;
+    // Monotonic clock of the throttle; injectable for tests.
+    std::function<std::chrono::steady_clock::time_point()> clock = [] {
+      return std::chrono::steady_clock::now();
+    };
+  };
+
+  // `required` = whether a client must be identified; unset = required whenever at least one
+  // session (static or dynamic) exists. Invalid entries in `sessions` (the loader validates
+  // them) are dropped, fail closed: a bad hash is no credential, a bad CIDR matches nothing.
+  explicit SessionStore(const std::vector<SessionConfig>& sessions,
+                        std::optional<bool> required = std::nullopt);
+  SessionStore(const std::vector<SessionConfig>& sessions, std::optional<bool> required,
+               Options options);
+  SessionStore(const SessionStore&) = delete;
+  SessionStore& operator=(const SessionStore&) = delete;
+
+  // Any thread. `now` decides expiry.
+  conn::SessionResult identify(const conn::SessionQuery& query,
+                               std::chrono::system_clock::time_point now) const;
+
+  // Control plane. Adds a dynamic session: `info.id` is ignored and generated; `clients` are
+  // CIDR texts. The credential is generated; the store keeps only its hash.
+  AddedSession add(conn::SessionInfo info, const std::vector<std::string>& clients = {});
+  // Control plane. Removes a dynamic session (static ones come from the config and stay); it is
+  // refused from the next identify() on. False if there is no such dynamic session.
+  bool remove(std::string_view id);
+
+  // Any thread.
+  std::vector<SessionView> list() const;
+  std::optional<SessionView> get(std::string_view id) const;
+  bool required() const;
+
+  static Sha256 sha256(std::string_view data);
+
+ private:
+  struct Entry {
+    std::shared_ptr<const conn::SessionInfo> info;
+    std::vector<policy::Cidr> clients;
+    std::optional<Sha256> credential;
+    bool dynamic = false;
+  };
+  struct Snapshot {
+    std::map<std::string, Entry, std::less<>> sessions;
+  };
+  struct Bucket {
+    double tokens = 0;
+    std::chrono::steady_clock::time_point updated;
+  };
+  using ClientKey = std::array<uint8_t, 17>;  // family byte + address (IPv6 cut to /64)
+
+  conn::SessionResult identifyByCredential(const Snapshot& snapshot,
+                                           const conn::SessionQuery& query,
+                                           std::chrono::system_clock::time_point now) const;
+  conn::SessionResult identifyByAddress(const Snapshot& snapshot, const policy::IpAddress& ip,
+                                        std::chrono::system_clock::time_point now) const;
+  bool throttled(const ClientKey& key) const;
+  void recordFailure(const ClientKey& key) const;
+  void refill(Bucket& bucket, std::chrono::steady_clock::time_point now) const;
+  static ClientKey clientKey(const policy::IpAddress& ip);
+  static SessionView view(const Entry& entry);
+
+  Options options_;
+  std::optional<bool> required_;
+  std::shared_ptr<const Snapshot> current() const;
+  void publish(std::shared_ptr<const Snapshot> next);
+
+  mutable std::mutex snapshot_mutex_;
+  std::shared_ptr<const Snapshot> snapshot_;  // guarded by snapshot_mutex_; never null
+  std::mutex write_mutex_;                    // serialises add()/remove() (copy, edit, publish)
+  mutable std::mutex throttle_mutex_;
+  mutable std::map<ClientKey, Bucket> buckets_;  // guarded by throttle_mutex_
+};
+
+}  // namespace gatehouse::control
