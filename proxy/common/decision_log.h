@@ -48,6 +48,8 @@ class DecisionLog final {
   DecisionLog& operator=(const DecisionLog&) = delete;
 
   void write(const DecisionRecord& record);
+  // False when the log is off: callers skip building the record at all.
+  bool enabled() const { return out_ != nullptr; }
 
  private:
   std::mutex mutex_;

@@ -172,7 +172,8 @@ void ClientConnection::start() {
 }
 
 void ClientConnection::armTimer() {
-  auto snap = context_.snapshot();
+  // The request's snapshot when there is one: no atomic load per call on the request path.
+  const std::shared_ptr<const ProxySnapshot> snap = snapshot_ ? snapshot_ : context_.snapshot();
   const auto& l = snap->listener;
   switch (state_) {
     case State::kReadingHead:
@@ -628,6 +629,7 @@ void ClientConnection::refuse(int status, std::string_view proxy_error, std::str
 
 void ClientConnection::logRequest(const std::string& decision, const std::string& reason,
                                   const std::string& rule, int status) {
+  if (!context_.decisionLog().enabled()) return;
   common::DecisionRecord rec;
   rec.time = std::chrono::system_clock::now();
   rec.client = client_text_;
