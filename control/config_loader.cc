@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "control/config.h"
+#include "control/session_environments.h"
 #include "policy/host.h"
 #include "policy/ip.h"
 
@@ -152,6 +154,33 @@ bool isSessionId(std::string_view s) {
   if (s.empty() || s.size() > 64) return false;
   return std::all_of(s.begin(), s.end(),
                      [](char c) { return isAsciiAlnum(c) || c == '.' || c == '_' || c == '-'; });
+}
+
+// [A-Za-z0-9._:=/-]{1,64}
+bool isLabel(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return isAsciiAlnum(c) || std::string_view("._:=/-").find(c) != std::string_view::npos;
+  });
+}
+
+// An offset date-time as a system_clock time point; outside the clock's range (about
+// 1678..2261 with libstdc++'s nanoseconds) it saturates, so a far-future expiry means "never".
+std::chrono::system_clock::time_point toTimePoint(const toml::date_time& dt) {
+  namespace chrono = std::chrono;
+  using Clock = chrono::system_clock;
+  const chrono::sys_days day{chrono::year{dt.date.year} / chrono::month{dt.date.month} /
+                             chrono::day{dt.date.day}};
+  const chrono::sys_seconds at = day + chrono::hours{dt.time.hour} +
+                                 chrono::minutes{dt.time.minute} + chrono::seconds{dt.time.second} -
+                                 chrono::minutes{dt.offset ? dt.offset->minutes : 0};
+  constexpr auto kMax = chrono::duration_cast<chrono::seconds>(Clock::duration::max());
+  constexpr auto kMin = chrono::duration_cast<chrono::seconds>(Clock::duration::min());
+  if (at.time_since_epoch() >= kMax) return Clock::time_point::max();
+  if (at.time_since_epoch() <= kMin) return Clock::time_point::min();
+  return Clock::time_point(
+      chrono::duration_cast<Clock::duration>(at.time_since_epoch()) +
+      chrono::duration_cast<Clock::duration>(chrono::nanoseconds{dt.time.nanosecond}));
 }
 
 // A problem found in a value: what is wrong (completes "<field> '<value>' ...") and how to fix it.
@@ -710,11 +739,12 @@ class ConfigReader final {
   void readListener(const toml::table& t) {
     const std::string where = "[listener]";
     auto& listener = config_.listener;
-    r_.checkKeys(t, where,
-                 {"address", "workers", "header_timeout_ms", "idle_timeout_ms",
-                  "connect_timeout_ms", "response_timeout_ms", "tunnel_idle_timeout_ms",
-                  "drain_timeout_ms", "max_connections", "max_header_bytes", "max_headers",
-                  "max_uri_bytes", "allow_missing_sni", "allow_non_tls", "allow_ech"});
+    r_.checkKeys(
+        t, where,
+        {"address", "workers", "header_timeout_ms", "idle_timeout_ms", "connect_timeout_ms",
+         "response_timeout_ms", "tunnel_idle_timeout_ms", "drain_timeout_ms", "max_connections",
+         "max_header_bytes", "max_headers", "max_uri_bytes", "allow_missing_sni", "allow_non_tls",
+         "allow_ech", "require_session"});
     if (r_.readString(t, where, "address", listener.address, &listener.address_pos)) {
       checkEndpointValue(where, "address", listener.address, listener.address_pos, 0,
                          "127.0.0.1:3128", "");
@@ -736,12 +766,24 @@ class ConfigReader final {
     r_.readBool(t, where, "allow_missing_sni", listener.allow_missing_sni);
     r_.readBool(t, where, "allow_non_tls", listener.allow_non_tls);
     r_.readBool(t, where, "allow_ech", listener.allow_ech);
+    // Absent = "auto"; there is no value for it, so a string gets its own hint.
+    if (const toml::node* node = t.get("require_session")) {
+      if (const auto* value = node->as_boolean()) {
+        listener.require_session = value->get();
+      } else {
+        r_.typeError(*node, where, "require_session", "a boolean",
+                     "write true or false; leave require_session out for \"auto\" (required "
+                     "whenever a session exists)");
+      }
+    }
   }
 
   void readLog(const toml::table& t) {
     const std::string where = "[log]";
-    r_.checkKeys(t, where, {"decisions"});
+    r_.checkKeys(t, where, {"decisions", "recent_decisions"});
     r_.readString(t, where, "decisions", config_.log.decisions, &config_.log.decisions_pos);
+    r_.readInt(t, where, "recent_decisions", 0, 1000000, "0 disables the in-memory ring",
+               config_.log.recent_decisions, &config_.log.recent_decisions_pos);
   }
 
   void readAdmin(const toml::table& t) {
@@ -798,8 +840,9 @@ class ConfigReader final {
 
   void readEnvironment(const toml::table& t, const std::string& where,
                        policy::EnvironmentConfig& env) {
-    r_.checkKeys(t, where,
-                 {"level", "domains", "include_trusted", "deny", "always_allow", "ports"});
+    r_.checkKeys(
+        t, where,
+        {"level", "domains", "include_trusted", "deny", "always_allow", "ports", "mode", "shadow"});
     bool level_known = true;
     std::string level;
     SourcePos level_pos;
@@ -821,6 +864,20 @@ class ConfigReader final {
     } else if (t.get("level") != nullptr) {
       level_known = false;
     }
+    std::string mode;
+    if (r_.readString(t, where, "mode", mode, &env.mode_pos)) {
+      static const std::vector<std::string> kModes = {"enforce", "report"};
+      if (mode == "enforce") {
+        env.mode = policy::EnvironmentMode::kEnforce;
+      } else if (mode == "report") {
+        env.mode = policy::EnvironmentMode::kReport;
+      } else {
+        r_.error(env.mode_pos, where + " mode " + inQuotes(mode) + " is not a known mode",
+                 suggestionHint(lowered(mode), kModes, "use one of"));
+      }
+    }
+    // The name is resolved when the policy is compiled, against every environment.
+    r_.readString(t, where, "shadow", env.shadow, &env.shadow_pos);
     readPatterns(t, where, "domains", env.domains);
     r_.readBool(t, where, "include_trusted", env.include_trusted);
     readPatterns(t, where, "deny", env.deny);
@@ -995,7 +1052,9 @@ class ConfigReader final {
 
   void readSession(const toml::table& t) {
     const std::string where = "[[sessions]]";
-    r_.checkKeys(t, where, {"id", "environment", "credential_sha256", "clients", "git"});
+    r_.checkKeys(t, where,
+                 {"id", "environment", "credential_sha256", "clients", "labels", "domains",
+                  "expires", "git"});
     SessionConfig session;
     session.pos = r_.pos(t);
     SourcePos id_pos;
@@ -1031,6 +1090,9 @@ class ConfigReader final {
       }
       session.clients.push_back(c.text);
     }
+    readLabels(t, where, session);
+    readPatterns(t, where, "domains", session.domains);
+    readExpires(t, where, session);
     // Judged on what was written, so an invalid value is not reported a second time here.
     const toml::node* credential_node = t.get("credential_sha256");
     const toml::node* clients_node = t.get("clients");
@@ -1049,6 +1111,58 @@ class ConfigReader final {
       session.git = readSessionGit(*git);
     }
     config_.sessions.push_back(std::move(session));
+  }
+
+  void readLabels(const toml::table& t, const std::string& where, SessionConfig& session) {
+    constexpr size_t kMaxLabels = 16;
+    std::vector<Located> labels;
+    SourcePos labels_pos;
+    if (!r_.readStrings(t, where, "labels", labels, &labels_pos)) return;
+    if (labels.size() > kMaxLabels) {
+      r_.error(labels_pos,
+               where + " has " + std::to_string(labels.size()) + " labels, more than " +
+                   std::to_string(kMaxLabels),
+               "keep at most " + std::to_string(kMaxLabels) + " labels per session");
+      return;
+    }
+    for (const Located& label : labels) {
+      if (!isLabel(label.text)) {
+        r_.error(label.pos, where + " label " + inQuotes(label.text) + " is not a valid label",
+                 "labels are 1-64 characters of A-Z, a-z, 0-9, '.', '_', ':', '=', '/' and '-', "
+                 "e.g. \"team=web\"");
+        continue;
+      }
+      if (std::find(session.labels.begin(), session.labels.end(), label.text) !=
+          session.labels.end()) {
+        r_.error(label.pos, where + " label " + inQuotes(label.text) + " is listed twice",
+                 "remove the duplicate");
+        continue;
+      }
+      session.labels.push_back(label.text);
+    }
+  }
+
+  void readExpires(const toml::table& t, const std::string& where, SessionConfig& session) {
+    const toml::node* node = t.get("expires");
+    if (node == nullptr) return;
+    constexpr std::string_view kHint =
+        "write an offset date-time such as 2026-12-01T00:00:00Z (no quotes)";
+    const auto* value = node->as_date_time();
+    if (value == nullptr || !value->get().offset) {
+      std::string actual =
+          value != nullptr ? "a local date-time (without Z or an offset)" : typeName(*node);
+      r_.error(r_.pos(*node), where + " expires must be an offset date-time, not " + actual,
+               std::string(kHint));
+      return;
+    }
+    session.expires = toTimePoint(value->get());
+    const auto at = *session.expires;
+    if (at <= std::chrono::system_clock::now()) {
+      r_.warning(r_.pos(*node),
+                 where + " " + (session.id.empty() ? std::string() : inQuotes(session.id) + " ") +
+                     "expired already: every request with it is refused",
+                 "set a later expires, or remove the session");
+    }
   }
 
   SessionGitConfig readSessionGit(const toml::table& t) {
@@ -1319,9 +1433,19 @@ LoadedConfig loadAndCompile(const std::string& path) {
   l.config = std::move(cl.config);
   l.issues = std::move(cl.issues);
   if (!policy::hasErrors(l.issues)) {
-    policy::PolicyCompile pc = policy::compilePolicy(l.config.policy);
+    // The static sessions' inline domains are compiled too, so that their errors are reported
+    // here with positions; l.config.policy stays the file's own policy.
+    const size_t first = l.issues.size();
+    policy::PolicyConfig with_sessions = withSessionEnvironments(
+        l.config.policy, sessionEnvironmentSpecs(l.config.sessions), l.issues);
+    policy::PolicyCompile pc = policy::compilePolicy(with_sessions);
     l.issues.insert(l.issues.end(), pc.issues.begin(), pc.issues.end());
-    l.policy = std::move(pc.snapshot);
+    std::stable_sort(l.issues.begin() + static_cast<std::ptrdiff_t>(first), l.issues.end(),
+                     [](const ConfigIssue& a, const ConfigIssue& b) {
+                       if (a.pos.file != b.pos.file) return a.pos.file < b.pos.file;
+                       return positionLess(a.pos, b.pos);
+                     });
+    if (!policy::hasErrors(l.issues)) l.policy = std::move(pc.snapshot);
   }
   return l;
 }

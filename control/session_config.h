@@ -1,10 +1,12 @@
 // [[sessions]]: static sessions (SPEC §6, §10).
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "policy/policy_config.h"
 #include "policy/source.h"
 
 namespace gatehouse::control {
@@ -24,6 +26,15 @@ struct SessionConfig {
   std::string environment = "default";
   std::string credential_sha256;     // hex SHA-256 of the proxy credential ("" = none)
   std::vector<std::string> clients;  // CIDRs of client source addresses bound to the session
+  // Free-form tags for operators (logs, the control API): at most 16, each 1-64 characters of
+  // A-Z a-z 0-9 . _ : = / -, e.g. "team=web", "ticket:42".
+  std::vector<std::string> labels;
+  // Inline custom entries added on top of the session's environment (it then gets its own
+  // environment, "session:<id>": control/session_environments.h). Validated when the policy is
+  // compiled, with the position of each string.
+  std::vector<policy::PatternEntry> domains;
+  // When the session stops being accepted (TOML offset date-time); unset = never.
+  std::optional<std::chrono::system_clock::time_point> expires;
   std::optional<SessionGitConfig> git;
   policy::SourcePos pos;
 };

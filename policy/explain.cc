@@ -9,7 +9,10 @@ std::string target(const Host& host, uint16_t port) {
 }
 
 std::string section(const Environment& env) {
-  return env.name() == "default" ? "[environment]" : "[environments." + env.name() + "]";
+  if (env.name() == "default") return "[environment]";
+  // Synthesised environments ("session:<id>") have no table of their own.
+  if (env.name().find(':') != std::string::npos) return "environment '" + env.name() + "'";
+  return "[environments." + env.name() + "]";
 }
 
 std::string ruleWhere(const Rule& rule) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <unordered_set>
 
 namespace gatehouse::policy {
 
@@ -32,6 +33,11 @@ const char* reasonCode(Reason reason) {
 }
 
 const char* verdictName(Verdict verdict) { return verdict == Verdict::kAllow ? "allow" : "deny"; }
+
+// Declared in policy_config.h, next to the enum.
+const char* environmentModeName(EnvironmentMode mode) {
+  return mode == EnvironmentMode::kReport ? "report" : "enforce";
+}
 
 std::string Decision::ruleId() const {
   if (rule != nullptr) return rule->id;
@@ -90,6 +96,47 @@ class Fnv final {
  private:
   uint64_t h_ = 0xcbf29ce484222325ULL;
 };
+
+// Optimal string alignment distance, for "did you mean" hints.
+size_t editDistance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// "did you mean 'x'?" when a name is within two edits, otherwise the list of names.
+std::string nameHint(std::string_view word, const std::vector<std::string_view>& names) {
+  constexpr size_t kMaxDistance = 2;
+  std::string_view best;
+  size_t best_distance = kMaxDistance + 1;
+  for (std::string_view n : names) {
+    size_t distance = editDistance(word, n);
+    if (distance < best_distance) {
+      best = n;
+      best_distance = distance;
+    }
+  }
+  if (!best.empty()) return "did you mean '" + std::string(best) + "'?";
+  std::string out = "use one of";
+  for (size_t i = 0; i < names.size(); ++i) {
+    out += i == 0 ? " " : ", ";
+    out += names[i];
+  }
+  return out;
+}
+
+// Synthesised environments ("session:<id>") are the only names with ':'.
+bool isSynthesised(std::string_view name) { return name.find(':') != std::string_view::npos; }
 
 }  // namespace
 
@@ -163,11 +210,12 @@ Decision PolicySnapshot::checkResolved(const RequestInfo& request,
 }
 
 const Environment* PolicySnapshot::environment(std::string_view name) const noexcept {
-  // Few environments per snapshot; a linear scan over names beats hashing here.
-  for (const auto& env : environments_) {
-    if (env->name() == name) return env.get();
+  // Most requests use "default", which is always first: no hashing for them.
+  if (!environments_.empty() && environments_.front()->name() == name) {
+    return environments_.front().get();
   }
-  return nullptr;
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : it->second;
 }
 
 size_t PolicySnapshot::trustedEntryCount() const {
@@ -183,15 +231,23 @@ struct PolicyBuilder {
     std::string origin;
   };
 
+  // Entries already reported as invalid, by position and text: a synthesised environment copies
+  // its base's lists, and a bad entry is reported once, not once per copy.
+  using Reported = std::unordered_set<std::string>;
+
   // Parses the entries of one list; failed entries become issues and are left out.
   static std::vector<ParsedEntry> parseList(const std::vector<PatternEntry>& entries,
-                                            const std::string& list_name, ConfigIssues& issues) {
+                                            const std::string& list_name, ConfigIssues& issues,
+                                            Reported* reported = nullptr) {
     std::vector<ParsedEntry> out;
     out.reserve(entries.size());
     for (const PatternEntry& e : entries) {
       PatternParse p = parsePattern(e.text);
       if (!p.ok()) {
-        issues.push_back(patternIssue(e, p, list_name));
+        // Entries without a position (built in code) cannot be told apart: always reported.
+        const bool first = reported == nullptr || e.pos.line == 0 ||
+                           reported->insert(e.pos.toString() + '\0' + e.text).second;
+        if (first) issues.push_back(patternIssue(e, p, list_name));
         continue;
       }
       out.push_back(ParsedEntry{&e, std::move(*p.pattern), list_name});
@@ -200,7 +256,9 @@ struct PolicyBuilder {
   }
 
   static std::string sectionName(const EnvironmentConfig& env) {
-    return env.name == "default" ? "[environment]" : "[environments." + env.name + "]";
+    if (env.name == "default") return "[environment]";
+    if (isSynthesised(env.name)) return "environment '" + env.name + "'";
+    return "[environments." + env.name + "]";
   }
 
   static void addRules(Environment& env, std::vector<ParsedEntry>& parsed, ListTag tag,
@@ -217,14 +275,13 @@ struct PolicyBuilder {
     }
   }
 
-  static std::unique_ptr<Environment> buildEnvironment(const EnvironmentConfig& config,
-                                                       const TrustedList& trusted,
-                                                       std::vector<ParsedEntry> trusted_parsed,
-                                                       ConfigIssues& issues) {
+  static std::unique_ptr<Environment> buildEnvironment(
+      const EnvironmentConfig& config, const TrustedList& trusted,
+      const std::vector<ParsedEntry>& trusted_parsed, ConfigIssues& issues, Reported& reported) {
     const std::string section = sectionName(config);
-    auto deny = parseList(config.deny, section + " deny", issues);
-    auto always = parseList(config.always_allow, section + " always_allow", issues);
-    auto domains = parseList(config.domains, section + " domains", issues);
+    auto deny = parseList(config.deny, section + " deny", issues, &reported);
+    auto always = parseList(config.always_allow, section + " always_allow", issues, &reported);
+    auto domains = parseList(config.domains, section + " domains", issues, &reported);
 
     if (config.level != AccessLevel::kCustom && !config.domains.empty()) {
       issues.push_back(ConfigIssue{
@@ -256,7 +313,10 @@ struct PolicyBuilder {
     addRules(*env, deny, ListTag::kDeny, "deny:");
     addRules(*env, always, ListTag::kAlwaysAllow, "always_allow:");
     if (config.level == AccessLevel::kCustom) addRules(*env, domains, ListTag::kAllow, "domains:");
-    if (use_trusted) addRules(*env, trusted_parsed, ListTag::kAllow, "trusted:");
+    if (use_trusted) {
+      std::vector<ParsedEntry> trusted_rules = trusted_parsed;  // copied only where used
+      addRules(*env, trusted_rules, ListTag::kAllow, "trusted:");
+    }
     env->matcher_.finalize();
 
     // The version covers everything that changes a decision, in a canonical order.
@@ -270,8 +330,61 @@ struct PolicyBuilder {
     std::sort(ids.begin(), ids.end());
     for (const auto& id : ids) h.add(id);
     if (use_trusted) h.add("trusted@" + trusted.version);
+    // Only non-defaults count, so that adding these keys left existing versions unchanged.
+    if (config.mode != EnvironmentMode::kEnforce) {
+      h.add(std::string("mode:") + environmentModeName(config.mode));
+    }
+    if (!config.shadow.empty()) h.add("shadow:" + config.shadow);
     env->version_ = h.hex();
     return env;
+  }
+
+  // Builds the name index (duplicates are errors) and resolves every shadow.
+  static void link(PolicySnapshot& snap, ConfigIssues& issues) {
+    snap.by_name_.reserve(snap.environments_.size());
+    for (const auto& env : snap.environments_) {
+      auto [it, inserted] = snap.by_name_.try_emplace(env->name(), env.get());
+      if (!inserted) {
+        issues.push_back(ConfigIssue{ConfigIssue::Severity::kError, env->config_.pos,
+                                     "environment '" + env->name() + "' is defined twice",
+                                     "the first definition is at " +
+                                         it->second->config_.pos.toString() +
+                                         "; environment names must be unique"});
+      }
+    }
+    std::vector<std::string_view> configured;  // for hints: the names a config file can use
+    for (const auto& env : snap.environments_) {
+      if (!isSynthesised(env->name())) configured.push_back(env->name());
+    }
+    for (const auto& env : snap.environments_) {
+      const EnvironmentConfig& c = env->config_;
+      if (c.shadow.empty()) continue;
+      // A synthesised environment copies its base's shadow; a bad one is reported at the base.
+      if (isSynthesised(c.name)) {
+        auto it = snap.by_name_.find(c.shadow);
+        if (it != snap.by_name_.end() && !isSynthesised(c.shadow)) env->shadow_ = it->second;
+        continue;
+      }
+      const std::string section = sectionName(c);
+      if (c.shadow == c.name) {
+        issues.push_back(ConfigIssue{ConfigIssue::Severity::kError, c.shadow_pos,
+                                     section + " shadow names the environment itself",
+                                     "name another environment to evaluate beside this one, or "
+                                     "remove shadow"});
+        continue;
+      }
+      auto it = snap.by_name_.find(c.shadow);
+      if (it == snap.by_name_.end() || isSynthesised(c.shadow)) {
+        issues.push_back(
+            ConfigIssue{ConfigIssue::Severity::kError, c.shadow_pos,
+                        section + " shadow '" + c.shadow + "' is not a defined environment",
+                        isSynthesised(c.shadow) ? "a shadow must be \"default\" or a configured "
+                                                  "[environments.NAME], not a session's environment"
+                                                : nameHint(c.shadow, configured)});
+        continue;
+      }
+      env->shadow_ = it->second;
+    }
   }
 
   static PolicyCompile compile(const PolicyConfig& config) {
@@ -288,12 +401,15 @@ struct PolicyBuilder {
       }
     }
 
-    snap->environments_.push_back(
-        buildEnvironment(config.default_environment, config.trusted, trusted_parsed, out.issues));
+    Reported reported;
+    snap->environments_.reserve(1 + config.environments.size());
+    snap->environments_.push_back(buildEnvironment(config.default_environment, config.trusted,
+                                                   trusted_parsed, out.issues, reported));
     for (const EnvironmentConfig& e : config.environments) {
       snap->environments_.push_back(
-          buildEnvironment(e, config.trusted, trusted_parsed, out.issues));
+          buildEnvironment(e, config.trusted, trusted_parsed, out.issues, reported));
     }
+    link(*snap, out.issues);
     snap->guard_ = AddressGuard::build(config.addresses, out.issues);
 
     std::stable_sort(out.issues.begin(), out.issues.end(),

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "policy/address_guard.h"
@@ -69,12 +70,20 @@ struct Decision {
   std::string ruleId() const;
 };
 
+// An environment's name is "default", a configured [environments.NAME] (never containing ':'),
+// or a synthesised one such as "session:<id>" (a session's inline domains on top of its
+// environment, control/session_environments.h); names are unique within a snapshot.
 class Environment final {
  public:
   const std::string& name() const { return config_.name; }
   AccessLevel level() const { return config_.level; }
-  // Stable hash of the effective policy (lists, Trusted list version, ports): changes exactly
-  // when what the environment allows changes.
+  EnvironmentMode mode() const { return config_.mode; }
+  // The environment evaluated beside this one (config().shadow), in the same snapshot; nullptr
+  // when none. One level only: the shadow's own shadow is not followed.
+  const Environment* shadow() const { return shadow_; }
+  // Stable hash of the effective policy (lists, Trusted list version, ports, mode, shadow name):
+  // changes exactly when what the environment allows or how it is applied changes. The default
+  // mode and no shadow add nothing, so versions from before those keys existed stay the same.
   const std::string& version() const { return version_; }
   bool portAllowed(uint16_t port) const { return ports_.test(port); }
   const std::vector<Rule>& rules() const { return rules_; }
@@ -90,6 +99,7 @@ class Environment final {
   std::vector<Rule> rules_;
   HostMatcher matcher_;
   std::bitset<65536> ports_;
+  const Environment* shadow_ = nullptr;  // owned by the same snapshot
 };
 
 struct RequestInfo {
@@ -116,8 +126,11 @@ class PolicySnapshot final : public Policy {
   Decision checkResolved(const RequestInfo& request,
                          const IpAddress& address) const noexcept override;
 
-  // nullptr when there is no environment of that name.
+  // nullptr when there is no environment of that name. Constant time: a snapshot may hold one
+  // environment per session.
   const Environment* environment(std::string_view name) const noexcept;
+  // "default" first, then the configured environments in file order, then synthesised ones in
+  // the order they were appended.
   const std::vector<std::unique_ptr<Environment>>& environments() const { return environments_; }
   const AddressGuard& addressGuard() const { return guard_; }
   const TrustedList& trustedList() const { return trusted_; }
@@ -131,6 +144,9 @@ class PolicySnapshot final : public Policy {
  private:
   friend struct PolicyBuilder;
   std::vector<std::unique_ptr<Environment>> environments_;  // "default" first
+  // Name -> environment; the keys view the environments' own name strings (heap objects that
+  // never move while the snapshot lives).
+  std::unordered_map<std::string_view, const Environment*> by_name_;
   AddressGuard guard_;
   TrustedList trusted_;
 };
@@ -140,7 +156,9 @@ struct PolicyCompile {
   ConfigIssues issues;                       // errors and warnings
 };
 
-// Validates every entry (all problems at once, with positions) and builds the snapshot.
+// Validates every entry (all problems at once, with positions) and builds the snapshot. Also
+// refused: two environments with the same name, and a shadow that names no environment, the
+// environment itself, or a synthesised environment (a name with ':').
 PolicyCompile compilePolicy(const PolicyConfig& config);
 
 }  // namespace gatehouse::policy

@@ -15,6 +15,13 @@ enum class AccessLevel : uint8_t { kNone, kTrusted, kFull, kCustom };
 
 const char* accessLevelName(AccessLevel level);  // "none" | "trusted" | "full" | "custom"
 
+// What the proxy does with an environment's name-policy decisions (SPEC §3 step 3): kEnforce
+// applies them; kReport logs a refusal but lets the request through, so a policy can be tried
+// out before it is enforced. The address guard applies in both modes.
+enum class EnvironmentMode : uint8_t { kEnforce, kReport };
+
+const char* environmentModeName(EnvironmentMode mode);  // "enforce" | "report"
+
 // One list entry as written in the config (host pattern grammar, SPEC §2), with the position
 // of its string so errors point inside it.
 struct PatternEntry {
@@ -32,6 +39,12 @@ struct EnvironmentConfig {
   std::vector<PatternEntry> always_allow;
   std::vector<uint16_t> ports = {80, 443};
   SourcePos ports_pos;
+  EnvironmentMode mode = EnvironmentMode::kEnforce;
+  SourcePos mode_pos;
+  // Another environment evaluated beside this one on every request, its decision only logged
+  // ("" = none). Resolved by compilePolicy(); the shadow's own shadow is not followed.
+  std::string shadow;
+  SourcePos shadow_pos;
 };
 
 // The address guard (SPEC §3.6).

@@ -1,6 +1,7 @@
 // [listener]: the proxy listener (forward HTTP, CONNECT, local /git/ endpoints).
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "policy/source.h"
@@ -31,12 +32,19 @@ struct ListenerConfig {
   bool allow_missing_sni = false;  // a TLS ClientHello without server_name
   bool allow_non_tls = false;      // first bytes that are not a TLS ClientHello
   bool allow_ech = false;          // encrypted_client_hello (the outer SNI is still checked)
+
+  // Whether every client must be identified as a session (SPEC §6); unset = "auto": required
+  // whenever at least one session (static or dynamic) exists.
+  std::optional<bool> require_session;
 };
 
 // [log]
 struct LogConfig {
   std::string decisions = "stdout";  // "stdout", "stderr", "" (off) or a file path (appended)
   policy::SourcePos decisions_pos;
+  // Size of the in-memory ring of recent decisions served by the control API; 0 disables it.
+  int recent_decisions = 1000;  // 0..1000000
+  policy::SourcePos recent_decisions_pos;
 };
 
 }  // namespace gatehouse::server

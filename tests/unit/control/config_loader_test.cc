@@ -1,6 +1,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -133,7 +136,21 @@ TEST(ConfigLoaderTest, UnknownKeysAreErrorsAtEveryLevel) {
       {"git", "[git]\nupstreams = \"https://x.test\"\n", "unknown key 'upstreams' in [git]", 2, 1,
        "did you mean 'upstream'?"},
       {"session", kSession + "credential = \"x\"\n", "unknown key 'credential' in [[sessions]]", 4,
-       1, "valid keys: id, environment, credential_sha256, clients, git"},
+       1, "valid keys: id, environment, credential_sha256, clients, labels, domains, expires, git"},
+      {"session label typo", kSession + "lables = []\n", "unknown key 'lables' in [[sessions]]", 4,
+       1, "did you mean 'labels'?"},
+      {"session expiry typo", kSession + "expiry = 2026-12-01T00:00:00Z\n",
+       "unknown key 'expiry' in [[sessions]]", 4, 1, "did you mean 'expires'?"},
+      {"environment mode typo", "[environment]\nmod = \"report\"\n",
+       "unknown key 'mod' in [environment]", 2, 1, "did you mean 'mode'?"},
+      {"environment shadow typo", "[environments.web]\nshadwo = \"default\"\n",
+       "unknown key 'shadwo' in [environments.web]", 2, 1, "did you mean 'shadow'?"},
+      {"listener require_session typo", "[listener]\nrequire_sessions = true\n",
+       "unknown key 'require_sessions' in [listener]", 2, 1, "did you mean 'require_session'?"},
+      {"log recent_decisions typo", "[log]\nrecent_decision = 10\n",
+       "unknown key 'recent_decision' in [log]", 2, 1, "did you mean 'recent_decisions'?"},
+      {"log, no close candidate", "[log]\nring = 10\n", "unknown key 'ring' in [log]", 2, 1,
+       "valid keys: decisions, recent_decisions"},
       {"session git", kGit + "push_branchs = []\n", "unknown key 'push_branchs' in [sessions.git]",
        9, 1, "did you mean 'push_branch'?"},
       {"trusted", "[trusted]\npath = \"x.toml\"\n", "unknown key 'path' in [trusted]", 2, 1,
@@ -257,6 +274,45 @@ TEST(ConfigLoaderTest, AdminOffLoopbackNeedsToken) {
   });
 }
 
+TEST(ConfigLoaderTest, RequireSessionAndRecentDecisions) {
+  runConfigRows({
+      {"require_session \"auto\": auto is written by leaving the key out",
+       "[listener]\nrequire_session = \"auto\"\n",
+       "[listener] require_session must be a boolean, not a string", 2, 19,
+       "leave require_session out for \"auto\""},
+      {"require_session as a number", "[listener]\nrequire_session = 1\n",
+       "[listener] require_session must be a boolean, not an integer", 2, 19,
+       "write true or false"},
+      {"negative ring size", "[log]\nrecent_decisions = -1\n",
+       "[log] recent_decisions = -1 is out of range", 2, 20,
+       "use a value in 0..1000000; 0 disables the in-memory ring"},
+      {"ring size above a million", "[log]\nrecent_decisions = 1000001\n",
+       "[log] recent_decisions = 1000001 is out of range", 2, 20, "0..1000000"},
+      {"ring size as a string", "[log]\nrecent_decisions = \"1000\"\n",
+       "[log] recent_decisions must be an integer, not a string", 2, 20, ""},
+      {"ring size as a float", "[log]\nrecent_decisions = 1e3\n",
+       "[log] recent_decisions must be an integer, not a floating-point number", 2, 20, ""},
+  });
+  runValidRows({
+      {"required", "[listener]\nrequire_session = true\n"},
+      {"not required", "[listener]\nrequire_session = false\n"},
+      {"ring off", "[log]\nrecent_decisions = 0\n"},
+      {"largest ring", "[log]\nrecent_decisions = 1000000\n"},
+  });
+  EXPECT_EQ(loadConfigString("", "t.toml").config.listener.require_session, std::nullopt)
+      << "absent = auto";
+  EXPECT_EQ(loadConfigString("", "t.toml").config.log.recent_decisions, 1000);
+  EXPECT_EQ(loadConfigString("[listener]\nrequire_session = true\n", "t.toml")
+                .config.listener.require_session,
+            std::optional<bool>(true));
+  EXPECT_EQ(loadConfigString("[listener]\nrequire_session = false\n", "t.toml")
+                .config.listener.require_session,
+            std::optional<bool>(false));
+  ConfigLoad ring = loadConfigString("[log]\nrecent_decisions = 0\n", "t.toml");
+  EXPECT_EQ(ring.config.log.recent_decisions, 0);
+  EXPECT_EQ(ring.config.log.recent_decisions_pos.toString(), "t.toml:2:20");
+}
+
 // ---- environments -----------------------------------------------------------------------------
 
 TEST(ConfigLoaderTest, EnvironmentChecks) {
@@ -286,11 +342,47 @@ TEST(ConfigLoaderTest, EnvironmentChecks) {
       {"no ports at level full", "[environments.x]\nlevel = \"full\"\nports = []\n",
        "[environments.x] ports is empty", 3, 9, ""},
   });
+  runConfigRows({
+      {"mode typo", "[environment]\nmode = \"reprot\"\n",
+       "[environment] mode 'reprot' is not a known mode", 2, 8, "did you mean 'report'?"},
+      {"mode in capitals", "[environments.x]\nmode = \"Enforce\"\n",
+       "[environments.x] mode 'Enforce' is not a known mode", 2, 8, "did you mean 'enforce'?"},
+      {"unknown mode", "[environment]\nmode = \"audit\"\n", "mode 'audit' is not a known mode", 2,
+       8, "use one of enforce, report"},
+      {"empty mode", "[environment]\nmode = \"\"\n", "mode '' is not a known mode", 2, 8,
+       "use one of enforce, report"},
+      {"mode as a boolean", "[environment]\nmode = true\n",
+       "[environment] mode must be a string, not a boolean", 2, 8, ""},
+      {"shadow as a list", "[environments.x]\nshadow = [\"default\"]\n",
+       "[environments.x] shadow must be a string, not an array", 2, 10, ""},
+  });
   runValidRows({
+      {"report mode", "[environment]\nmode = \"report\"\n"},
+      {"enforce mode", "[environments.x]\nmode = \"enforce\"\n"},
+      {"a shadow (resolved when the policy is compiled)",
+       "[environment]\nshadow = \"strict\"\n[environments.strict]\nlevel = \"none\"\n"},
+      {"no shadow", "[environment]\nshadow = \"\"\n"},
       {"no ports at level none", "[environment]\nlevel = \"none\"\nports = []\n"},
       {"names with digits, dash, underscore", "[environments.a]\n[environments.0-b_c]\n"},
       {"63-character name", "[environments." + std::string(63, 'a') + "]\n"},
   });
+}
+
+TEST(ConfigLoaderTest, ModeAndShadowAreRead) {
+  ConfigLoad load = loadConfigString(
+      "[environment]\nmode = \"report\"\nshadow = \"strict\"\n[environments.strict]\n"
+      "level = \"none\"\n",
+      "t.toml");
+  ASSERT_TRUE(load.issues.empty()) << describe(load.issues);
+  const policy::EnvironmentConfig& def = load.config.policy.default_environment;
+  EXPECT_EQ(def.mode, policy::EnvironmentMode::kReport);
+  EXPECT_EQ(def.mode_pos.toString(), "t.toml:2:8");
+  EXPECT_EQ(def.shadow, "strict");
+  EXPECT_EQ(def.shadow_pos.toString(), "t.toml:3:10");
+  const policy::EnvironmentConfig& strict = load.config.policy.environments.at(0);
+  EXPECT_EQ(strict.mode, policy::EnvironmentMode::kEnforce) << "the default";
+  EXPECT_EQ(strict.shadow, "");
+  EXPECT_EQ(strict.mode_pos.line, 0);
 }
 
 // ---- resolver and git -------------------------------------------------------------------------
@@ -425,6 +517,101 @@ TEST(ConfigLoaderTest, SessionChecks) {
       {"64-character id",
        "[[sessions]]\nid = \"" + std::string(64, 'x') + "\"\nclients = [\"10.0.0.1\"]\n"},
   });
+}
+
+TEST(ConfigLoaderTest, SessionLabelsDomainsAndExpiry) {
+  std::string sixteen;
+  for (int i = 0; i < 16; ++i) sixteen += (i ? ", \"l" : "\"l") + std::to_string(i) + "\"";
+  const std::string kOffsetHint = "write an offset date-time such as 2026-12-01T00:00:00Z";
+  runConfigRows({
+      {"17 labels", kSession + "labels = [" + sixteen + ", \"l16\"]\n",
+       "[[sessions]] has 17 labels, more than 16", 4, 10, "keep at most 16 labels"},
+      {"space in a label", kSession + "labels = [\"team web\"]\n",
+       "[[sessions]] label 'team web' is not a valid label", 4, 11, "A-Z, a-z, 0-9, '.', '_', ':'"},
+      {"empty label", kSession + "labels = [\"ok\", \"\"]\n", "label '' is not a valid label", 4,
+       17, ""},
+      {"label of 65 characters", kSession + "labels = [\"" + std::string(65, 'x') + "\"]\n",
+       "is not a valid label", 4, 11, ""},
+      {"non-ASCII label", kSession + "labels = [\"caf\u00e9\"]\n", "is not a valid label", 4, 11,
+       ""},
+      {"comma in a label", kSession + "labels = [\"a,b\"]\n", "label 'a,b' is not a valid label", 4,
+       11, ""},
+      {"same label twice", kSession + "labels = [\"team=web\", \"team=web\"]\n",
+       "[[sessions]] label 'team=web' is listed twice", 4, 23, "remove the duplicate"},
+      {"labels as a string", kSession + "labels = \"team=web\"\n",
+       "[[sessions]] labels must be an array of strings, not a string", 4, 10,
+       "write a list: labels = [\"team=web\"]"},
+      {"label as a number", kSession + "labels = [42]\n",
+       "[[sessions]] labels[0] must be a string, not an integer", 4, 11, ""},
+      {"domains as a string", kSession + "domains = \"**.example.dev\"\n",
+       "[[sessions]] domains must be an array of strings, not a string", 4, 11,
+       "write a list: domains = [\"**.example.dev\"]"},
+      {"domain as a table", kSession + "domains = [{ host = \"x\" }]\n",
+       "[[sessions]] domains[0] must be a string, not a table", 4, 12, ""},
+      {"local date-time", kSession + "expires = 2026-12-01T00:00:00\n",
+       "[[sessions]] expires must be an offset date-time, not a local date-time", 4, 11,
+       kOffsetHint},
+      {"date only", kSession + "expires = 2026-12-01\n",
+       "[[sessions]] expires must be an offset date-time, not a date", 4, 11, kOffsetHint},
+      {"time only", kSession + "expires = 12:00:00\n",
+       "[[sessions]] expires must be an offset date-time, not a time", 4, 11, kOffsetHint},
+      {"quoted date-time", kSession + "expires = \"2026-12-01T00:00:00Z\"\n",
+       "[[sessions]] expires must be an offset date-time, not a string", 4, 11, "no quotes"},
+      {"epoch seconds", kSession + "expires = 1796083200\n",
+       "[[sessions]] expires must be an offset date-time, not an integer", 4, 11, kOffsetHint},
+  });
+  runValidRows({
+      {"sixteen labels", kSession + "labels = [" + sixteen + "]\n"},
+      {"every label character", kSession +
+                                    "labels = [\"team=web\", \"ticket:42\", \"A-z_0.9/x\", \"" +
+                                    std::string(64, 'x') + "\"]\n"},
+      {"no labels", kSession + "labels = []\n"},
+      {"domains (validated when the policy is compiled)",
+       kSession + "domains = [\"**.example.dev\", \"*.com\"]\n"},
+      {"no domains", kSession + "domains = []\n"},
+      {"UTC expiry", kSession + "expires = 2200-12-01T00:00:00Z\n"},
+      {"expiry with an offset and fractions", kSession + "expires = 2200-12-01T02:00:00.5+02:00\n"},
+      {"expiry past the clock's range", kSession + "expires = 9999-12-31T23:59:59Z\n"},
+  });
+}
+
+TEST(ConfigLoaderTest, SessionLabelsDomainsAndExpiryAreRead) {
+  ConfigLoad load = loadConfigString(
+      kSession +
+          "labels = [\"team=web\", \"ticket:42\"]\ndomains = [\"**.example.dev\", "
+          "\"api.test:8443\"]\nexpires = 2026-12-01T02:30:00.25+02:30\n"
+          "[[sessions]]\nid = \"b\"\nclients = [\"10.0.0.2\"]\nexpires = 9999-01-01T00:00:00Z\n",
+      "t.toml");
+  ASSERT_EQ(countErrors(load.issues), 0) << describe(load.issues);
+  ASSERT_EQ(load.config.sessions.size(), 2u);
+  const SessionConfig& a = load.config.sessions[0];
+  EXPECT_THAT(a.labels, ElementsAre("team=web", "ticket:42"));
+  ASSERT_EQ(a.domains.size(), 2u);
+  EXPECT_EQ(a.domains[0].text, "**.example.dev");
+  EXPECT_EQ(a.domains[0].pos.toString(), "t.toml:5:12");
+  EXPECT_EQ(a.domains[1].text, "api.test:8443");
+  EXPECT_EQ(a.domains[1].pos.toString(), "t.toml:5:30");
+  ASSERT_TRUE(a.expires.has_value());
+  // 2026-12-01T00:00:00Z is 1796083200 s after the epoch; the offset is +02:30.
+  EXPECT_EQ(*a.expires, std::chrono::system_clock::time_point(std::chrono::seconds(1796083200)) +
+                            std::chrono::milliseconds(250));
+  EXPECT_EQ(load.config.sessions[1].expires, std::chrono::system_clock::time_point::max())
+      << "beyond the clock's range: never";
+  EXPECT_TRUE(load.config.sessions[1].labels.empty());
+  EXPECT_TRUE(load.config.sessions[1].domains.empty());
+  EXPECT_FALSE(loadConfigString(kSession, "t.toml").config.sessions.at(0).expires.has_value());
+}
+
+TEST(ConfigLoaderTest, PastExpiryIsAWarning) {
+  ConfigLoad load = loadConfigString(kSession + "expires = 2020-01-01T00:00:00Z\n", "t.toml");
+  ASSERT_EQ(load.issues.size(), 1u) << describe(load.issues);
+  EXPECT_TRUE(load.ok());
+  EXPECT_EQ(load.issues[0].severity, ConfigIssue::Severity::kWarning);
+  EXPECT_EQ(load.issues[0].pos.toString(), "t.toml:4:11");
+  EXPECT_THAT(load.issues[0].message, HasSubstr("[[sessions]] 'a' expired already"));
+  ASSERT_TRUE(load.config.sessions.at(0).expires.has_value());
+  EXPECT_EQ(*load.config.sessions[0].expires,
+            std::chrono::system_clock::time_point(std::chrono::seconds(1577836800)));
 }
 
 TEST(ConfigLoaderTest, SessionGitChecks) {
@@ -737,6 +924,8 @@ TEST(ConfigLoaderTest, EmptyConfigHasTheDefaults) {
   EXPECT_EQ(c.listener.address, "127.0.0.1:3128");
   EXPECT_EQ(c.listener.address_pos.line, 0);
   EXPECT_EQ(c.listener.workers, 0);
+  EXPECT_EQ(c.listener.require_session, std::nullopt);
+  EXPECT_EQ(c.log.recent_decisions, 1000);
   EXPECT_EQ(c.admin.address, "127.0.0.1:9090");
   EXPECT_EQ(c.admin.token_file, "");
   const policy::EnvironmentConfig& env = c.policy.default_environment;
@@ -748,6 +937,8 @@ TEST(ConfigLoaderTest, EmptyConfigHasTheDefaults) {
   EXPECT_TRUE(env.deny.empty());
   EXPECT_TRUE(env.always_allow.empty());
   EXPECT_THAT(env.ports, ElementsAre(80, 443));
+  EXPECT_EQ(env.mode, policy::EnvironmentMode::kEnforce);
+  EXPECT_EQ(env.shadow, "");
   EXPECT_TRUE(c.policy.environments.empty());
   EXPECT_TRUE(c.policy.addresses.deny_private);
   EXPECT_TRUE(c.policy.addresses.allow.empty());
@@ -773,12 +964,19 @@ TEST(ConfigLoaderTest, ShippedExampleConfigLoadsWithTheDefaults) {
   EXPECT_EQ(c.listener.address, d.listener.address);
   EXPECT_GT(c.listener.address_pos.line, 0);
   EXPECT_EQ(c.listener.workers, d.listener.workers);
+  EXPECT_EQ(c.listener.require_session, std::nullopt) << "documented commented out: auto";
+  EXPECT_EQ(c.log.recent_decisions, d.log.recent_decisions);
+  EXPECT_GT(c.log.recent_decisions_pos.line, 0);
   EXPECT_EQ(c.admin.address, d.admin.address);
   EXPECT_EQ(c.admin.token_file, d.admin.token_file);
   EXPECT_EQ(c.policy.default_environment.level, AccessLevel::kTrusted);
   EXPECT_TRUE(c.policy.default_environment.domains.empty());
   EXPECT_EQ(c.policy.default_environment.include_trusted, false);
   EXPECT_THAT(c.policy.default_environment.ports, ElementsAre(80, 443));
+  EXPECT_EQ(c.policy.default_environment.mode, d.policy.default_environment.mode);
+  EXPECT_GT(c.policy.default_environment.mode_pos.line, 0);
+  EXPECT_EQ(c.policy.default_environment.shadow, d.policy.default_environment.shadow);
+  EXPECT_GT(c.policy.default_environment.shadow_pos.line, 0);
   EXPECT_TRUE(c.policy.environments.empty());
   EXPECT_TRUE(c.policy.addresses.deny_private);
   EXPECT_TRUE(c.resolver.servers.empty());
@@ -917,6 +1115,73 @@ TEST(ConfigLoaderTest, AllProblemsAreReportedInFileOrder) {
                           ":11:6 [[sessions]] id 'sbx 1' is not a valid session id",
                           ":12:15 [[sessions]] environment 'nope' is not defined"));
   EXPECT_EQ(countErrors(load.issues), 7);
+}
+
+// A config file for loadAndCompile(), under the test's temporary directory.
+std::string writeConfig(const std::string& name, const std::string& text) {
+  const std::string path = ::testing::TempDir() + "/" + name;
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+  return path;
+}
+
+const std::string kSessionDomainsConfig =
+    "[environments.web]\n"                  // 1
+    "level = \"custom\"\n"                  // 2
+    "domains = [\"**.web.test\"]\n"         // 3
+    "shadow = \"default\"\n"                // 4
+    "[[sessions]]\n"                        // 5
+    "id = \"sbx-1\"\n"                      // 6
+    "environment = \"web\"\n"               // 7
+    "clients = [\"10.0.0.1\"]\n"            // 8
+    "domains = [\"ok.test\", \"*.com\"]\n"  // 9
+    "[[sessions]]\n"                        // 10
+    "id = \"sbx-2\"\n"                      // 11
+    "clients = [\"10.0.0.2\"]\n";           // 12
+
+TEST(ConfigLoaderTest, LoadAndCompileChecksSessionDomainsWithPositions) {
+  const std::string path = writeConfig("session_domains_bad.toml", kSessionDomainsConfig);
+  LoadedConfig l = loadAndCompile(path);
+  EXPECT_FALSE(l.ok());
+  EXPECT_EQ(l.policy, nullptr);
+  ASSERT_EQ(l.issues.size(), 1u) << describe(l.issues);
+  EXPECT_EQ(l.issues[0].severity, ConfigIssue::Severity::kError);
+  EXPECT_EQ(l.issues[0].pos.toString(), path + ":9:24") << "the '*' inside the second string";
+  EXPECT_THAT(l.issues[0].message, HasSubstr("environment 'session:sbx-1' domains"));
+}
+
+TEST(ConfigLoaderTest, LoadAndCompileAddsSessionEnvironmentsToThePolicyOnly) {
+  std::string text = kSessionDomainsConfig;
+  text.replace(text.find(", \"*.com\""), 9, "");
+  const std::string path = writeConfig("session_domains_ok.toml", text);
+  LoadedConfig l = loadAndCompile(path);
+  ASSERT_TRUE(l.ok()) << describe(l.issues);
+  ASSERT_EQ(l.config.policy.environments.size(), 1u) << "the file's own policy, unchanged";
+  EXPECT_EQ(l.config.policy.environments[0].name, "web");
+  ASSERT_EQ(l.policy->environments().size(), 3u) << "sbx-2 has no domains: no environment";
+  const policy::Environment* env = l.policy->environment("session:sbx-1");
+  ASSERT_NE(env, nullptr);
+  EXPECT_EQ(env->shadow(), l.policy->environment("default")) << "copied from web";
+  policy::Host ok = *policy::canonicalizeHost("ok.test").host;
+  policy::Host web = *policy::canonicalizeHost("a.web.test").host;
+  EXPECT_TRUE(l.policy->check({"session:sbx-1", "GET", &ok, 443}).allowed());
+  EXPECT_TRUE(l.policy->check({"session:sbx-1", "GET", &web, 443}).allowed());
+  EXPECT_FALSE(l.policy->check({"web", "GET", &ok, 443}).allowed());
+}
+
+TEST(ConfigLoaderTest, LoadAndCompileChecksShadows) {
+  const std::string path = writeConfig("shadow_bad.toml",
+                                       "[environment]\nshadow = \"strcit\"\n[environments.strict]\n"
+                                       "level = \"none\"\n[environments.web]\nshadow = \"web\"\n");
+  LoadedConfig l = loadAndCompile(path);
+  EXPECT_FALSE(l.ok());
+  ASSERT_EQ(l.issues.size(), 2u) << describe(l.issues);
+  EXPECT_EQ(l.issues[0].pos.toString(), path + ":2:10");
+  EXPECT_THAT(l.issues[0].message,
+              HasSubstr("[environment] shadow 'strcit' is not a defined environment"));
+  EXPECT_EQ(l.issues[0].hint, "did you mean 'strict'?");
+  EXPECT_EQ(l.issues[1].pos.toString(), path + ":6:10");
+  EXPECT_THAT(l.issues[1].message,
+              HasSubstr("[environments.web] shadow names the environment itself"));
 }
 
 TEST(ConfigLoaderTest, UnreadableConfigFileIsOneError) {

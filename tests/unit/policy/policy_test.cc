@@ -289,6 +289,226 @@ TEST(Policy, ExplanationsSayWhyAndHowToAllow) {
   EXPECT_EQ(environmentTag(*open), "open@" + open->version());
 }
 
+// ---- modes, shadows and the name index --------------------------------------------------------
+
+EnvironmentConfig namedEnvironment(const char* name, AccessLevel level) {
+  EnvironmentConfig e;
+  e.name = name;
+  e.level = level;
+  return e;
+}
+
+TEST(Policy, ModeNamesAreStable) {
+  EXPECT_STREQ(environmentModeName(EnvironmentMode::kEnforce), "enforce");
+  EXPECT_STREQ(environmentModeName(EnvironmentMode::kReport), "report");
+  EnvironmentConfig defaults;
+  EXPECT_EQ(defaults.mode, EnvironmentMode::kEnforce);
+  EXPECT_EQ(defaults.shadow, "");
+}
+
+TEST(Policy, VersionChangesWithModeAndShadow) {
+  auto version = [](const PolicyConfig& c, const char* name) {
+    return compileOk(c)->environment(name)->version();
+  };
+  const PolicyConfig base = catalogueConfig();
+  PolicyConfig enforce = base;
+  enforce.default_environment.mode = EnvironmentMode::kEnforce;
+  EXPECT_EQ(version(base, "default"), version(enforce, "default"))
+      << "the default mode does not change the version";
+  PolicyConfig report = base;
+  report.default_environment.mode = EnvironmentMode::kReport;
+  EXPECT_NE(version(base, "default"), version(report, "default")) << "report mode";
+  PolicyConfig shadow = base;
+  shadow.default_environment.shadow = "locked";
+  EXPECT_NE(version(base, "default"), version(shadow, "default")) << "a shadow";
+  PolicyConfig other_shadow = base;
+  other_shadow.default_environment.shadow = "open";
+  EXPECT_NE(version(shadow, "default"), version(other_shadow, "default")) << "another shadow";
+  PolicyConfig both = shadow;
+  both.default_environment.mode = EnvironmentMode::kReport;
+  EXPECT_NE(version(both, "default"), version(shadow, "default"));
+  EXPECT_NE(version(both, "default"), version(report, "default"));
+  EXPECT_EQ(version(shadow, "locked"), version(base, "locked"))
+      << "being someone's shadow does not change an environment";
+  EXPECT_EQ(version(both, "default").size(), 12u);
+}
+
+TEST(Policy, ModeIsExposed) {
+  PolicyConfig c = catalogueConfig();
+  c.environments[1].mode = EnvironmentMode::kReport;  // "open"
+  auto snap = compileOk(c);
+  EXPECT_EQ(snap->environment("default")->mode(), EnvironmentMode::kEnforce);
+  EXPECT_EQ(snap->environment("open")->mode(), EnvironmentMode::kReport);
+}
+
+TEST(Policy, ShadowResolvesToTheEnvironmentInTheSameSnapshot) {
+  PolicyConfig c = catalogueConfig();
+  c.default_environment.shadow = "locked";
+  c.environments[0].shadow = "open";     // locked -> open: not followed from default
+  c.environments[1].shadow = "default";  // open -> default: a cycle through two is fine
+  auto snap = compileOk(c);
+  const Environment* def = snap->environment("default");
+  const Environment* locked = snap->environment("locked");
+  const Environment* open = snap->environment("open");
+  ASSERT_NE(def, nullptr);
+  EXPECT_EQ(def->shadow(), locked);
+  EXPECT_EQ(locked->shadow(), open);
+  EXPECT_EQ(open->shadow(), def);
+  EXPECT_EQ(snap->environment("trusted")->shadow(), nullptr) << "no shadow";
+  EXPECT_EQ(snap->environment("mixed")->shadow(), nullptr);
+}
+
+struct ShadowErrorRow {
+  const char* reason;
+  const char* environment;  // whose shadow is set ("default" = [environment])
+  const char* shadow;
+  const char* message;
+  const char* hint;
+};
+
+TEST(Policy, BadShadowsAreErrorsAtTheirPosition) {
+  const ShadowErrorRow rows[] = {
+      {"a typo", "mixed", "lokced",
+       "[environments.mixed] shadow 'lokced' is not a defined "
+       "environment",
+       "did you mean 'locked'?"},
+      {"nothing close: the environments are listed", "default", "staging",
+       "[environment] shadow 'staging' is not a defined environment",
+       "use one of default, locked, open, trusted, mixed"},
+      {"itself", "open", "open", "[environments.open] shadow names the environment itself",
+       "name another environment"},
+      {"default itself", "default", "default", "[environment] shadow names the environment itself",
+       ""},
+      {"case matters", "open", "Locked", "shadow 'Locked' is not a defined environment",
+       "did you mean 'locked'?"},
+      {"a session's environment", "open", "session:sbx-1",
+       "shadow 'session:sbx-1' is not a defined environment", "not a session's environment"},
+  };
+  for (const ShadowErrorRow& row : rows) {
+    SCOPED_TRACE(row.reason);
+    PolicyConfig c = catalogueConfig();
+    EnvironmentConfig* env = &c.default_environment;
+    for (auto& e : c.environments) {
+      if (e.name == row.environment) env = &e;
+    }
+    env->shadow = row.shadow;
+    env->shadow_pos = SourcePos{"test.toml", 7, 10};
+    if (std::string(row.shadow).find(':') != std::string::npos) {
+      EnvironmentConfig session = catalogueConfig().default_environment;
+      session.name = row.shadow;
+      c.environments.push_back(session);
+    }
+    PolicyCompile pc = compilePolicy(c);
+    EXPECT_EQ(pc.snapshot, nullptr);
+    ASSERT_EQ(pc.issues.size(), 1u) << ::testing::PrintToString(pc.issues.size());
+    EXPECT_EQ(pc.issues[0].severity, ConfigIssue::Severity::kError);
+    EXPECT_EQ(pc.issues[0].pos.toString(), "test.toml:7:10");
+    EXPECT_NE(pc.issues[0].message.find(row.message), std::string::npos) << pc.issues[0].message;
+    EXPECT_NE(pc.issues[0].hint.find(row.hint), std::string::npos) << pc.issues[0].hint;
+  }
+}
+
+TEST(Policy, SynthesisedEnvironmentsFollowTheirBasesShadowSilently) {
+  PolicyConfig c = catalogueConfig();
+  c.environments[1].shadow = "locked";  // open -> locked
+  EnvironmentConfig copy = c.environments[1];
+  copy.name = "session:a";
+  c.environments.push_back(copy);
+  auto snap = compileOk(c);
+  EXPECT_EQ(snap->environment("session:a")->shadow(), snap->environment("locked"));
+  EXPECT_EQ(snap->environment("session:a")->version(), snap->environment("open")->version())
+      << "the same policy has the same version, whatever its name";
+}
+
+TEST(Policy, DuplicateEnvironmentNamesAreAnError) {
+  PolicyConfig c = catalogueConfig();
+  c.environments[0].pos = SourcePos{"test.toml", 3, 1};
+  EnvironmentConfig again = namedEnvironment("locked", AccessLevel::kFull);
+  again.pos = SourcePos{"test.toml", 30, 1};
+  c.environments.push_back(again);
+  PolicyCompile pc = compilePolicy(c);
+  EXPECT_EQ(pc.snapshot, nullptr);
+  ASSERT_EQ(pc.issues.size(), 1u);
+  EXPECT_EQ(pc.issues[0].pos.toString(), "test.toml:30:1");
+  EXPECT_EQ(pc.issues[0].message, "environment 'locked' is defined twice");
+  EXPECT_NE(pc.issues[0].hint.find("test.toml:3:1"), std::string::npos);
+}
+
+TEST(Policy, CopiedBadEntriesAreReportedOnce) {
+  PolicyConfig c;
+  c.trusted = smallTrusted();
+  c.environments.push_back(namedEnvironment("web", AccessLevel::kCustom));
+  c.environments[0].domains = entries({"ok.test"}, 4);
+  c.environments[0].deny = entries({"*.com"}, 5);
+  for (const char* name : {"session:a", "session:b"}) {
+    EnvironmentConfig copy = c.environments[0];
+    copy.name = name;
+    copy.domains.push_back(PatternEntry{"https://x.test/", SourcePos{"test.toml", 9, 12}});
+    c.environments.push_back(copy);
+  }
+  PolicyCompile pc = compilePolicy(c);
+  EXPECT_EQ(pc.snapshot, nullptr);
+  std::vector<std::string> got;
+  for (const auto& i : pc.issues) got.push_back(i.pos.toString() + " " + i.message);
+  // Both sessions wrote the same string at the same place: one issue (a real config has one
+  // position per string, so this only happens for copies).
+  ASSERT_EQ(got.size(), 2u) << ::testing::PrintToString(got);
+  EXPECT_NE(got[0].find("test.toml:5:4 invalid entry in [environments.web] deny"),
+            std::string::npos)
+      << got[0];
+  EXPECT_NE(got[1].find("test.toml:9:18 invalid entry in environment 'session:a' domains"),
+            std::string::npos)
+      << got[1];
+}
+
+TEST(Policy, ThousandsOfEnvironmentsAreLookedUpByName) {
+  PolicyConfig c = catalogueConfig();
+  constexpr int kSessions = 5000;
+  for (int i = 0; i < kSessions; ++i) {
+    EnvironmentConfig e = namedEnvironment("", AccessLevel::kCustom);
+    e.name = "session:sbx-" + std::to_string(i);
+    e.domains.push_back(PatternEntry{"s" + std::to_string(i) + ".example", {}});
+    c.environments.push_back(std::move(e));
+  }
+  auto snap = compileOk(c);
+  ASSERT_EQ(snap->environments().size(), 5u + kSessions);
+  EXPECT_EQ(snap->environments()[0]->name(), "default") << "order kept: default first";
+  EXPECT_EQ(snap->environments()[1]->name(), "locked") << "then file order";
+  EXPECT_EQ(snap->environments()[5]->name(), "session:sbx-0") << "then appended ones";
+  EXPECT_EQ(snap->environments().back()->name(), "session:sbx-4999");
+  for (const auto& env : snap->environments()) {
+    ASSERT_EQ(snap->environment(env->name()), env.get()) << env->name();
+  }
+  EXPECT_EQ(snap->environment("session:sbx-5000"), nullptr);
+  EXPECT_EQ(snap->environment("session:"), nullptr);
+  EXPECT_EQ(snap->environment(""), nullptr);
+  EXPECT_EQ(snap->environment("DEFAULT"), nullptr);
+
+  const Host own = *canonicalizeHost("s4321.example").host;
+  const Host other = *canonicalizeHost("s4322.example").host;
+  EXPECT_TRUE(snap->check(RequestInfo{"session:sbx-4321", "GET", &own, 443}).allowed());
+  Decision d = snap->check(RequestInfo{"session:sbx-4321", "GET", &other, 443});
+  EXPECT_EQ(d.reason, Reason::kHostNotAllowed) << "each session has its own domains";
+  EXPECT_EQ(snap->check(RequestInfo{"session:nope", "GET", &own, 443}).reason,
+            Reason::kUnknownEnvironment);
+}
+
+TEST(Policy, SynthesisedEnvironmentsAreNamedAsSuchInExplanations) {
+  PolicyConfig c = catalogueConfig();
+  EnvironmentConfig copy = c.default_environment;
+  copy.name = "session:sbx-1";
+  c.environments.push_back(copy);
+  auto snap = compileOk(c);
+  const Environment* env = snap->environment("session:sbx-1");
+  Host h = *canonicalizeHost("github.com").host;
+  Decision d = snap->check(RequestInfo{"session:sbx-1", "GET", &h, 443});
+  std::string fix = howToAllow(d, env, h, 443);
+  EXPECT_NE(fix.find("add \"github.com\" to domains in environment 'session:sbx-1'"),
+            std::string::npos)
+      << fix;
+  EXPECT_EQ(fix.find("[environments.session:"), std::string::npos) << "no such table" << fix;
+}
+
 TEST(Policy, EveryReasonHasAStableCode) {
   std::set<std::string> codes;
   for (int r = 0; r < kReasonCount; ++r) codes.insert(reasonCode(static_cast<Reason>(r)));
