@@ -15,8 +15,10 @@ static_assert(static_cast<size_t>(Metrics::Direction::kDown) + 1 == Metrics::kDi
 static_assert(static_cast<size_t>(Metrics::StatusClass::k5xx) + 1 == Metrics::kStatusClassCount);
 static_assert(static_cast<size_t>(Metrics::ReloadResult::kFailed) + 1 ==
               Metrics::kReloadResultCount);
-static_assert(static_cast<size_t>(Metrics::ShadowDisagreement::kWouldDeny) + 1 ==
-              Metrics::kShadowDisagreementCount);
+static_assert(static_cast<size_t>(Metrics::ShadowOutcome::kWouldDeny) + 1 ==
+              Metrics::kShadowOutcomeCount);
+static_assert(static_cast<size_t>(Metrics::AuthFailure::kThrottled) + 1 ==
+              Metrics::kAuthFailureCount);
 static_assert(static_cast<size_t>(Metrics::PushResult::kRefused) + 1 == Metrics::kPushResultCount);
 
 const char* kindName(Metrics::Kind kind) {
@@ -43,8 +45,28 @@ const char* reloadResultName(Metrics::ReloadResult result) {
   return result == Metrics::ReloadResult::kOk ? "ok" : "failed";
 }
 
-const char* shadowDisagreementName(Metrics::ShadowDisagreement reason) {
-  return reason == Metrics::ShadowDisagreement::kWouldAllow ? "would-allow" : "would-deny";
+const char* shadowOutcomeName(Metrics::ShadowOutcome outcome) {
+  switch (outcome) {
+    case Metrics::ShadowOutcome::kAgree:
+      return "agree";
+    case Metrics::ShadowOutcome::kWouldAllow:
+      return "would-allow";
+    case Metrics::ShadowOutcome::kWouldDeny:
+      return "would-deny";
+  }
+  return "agree";
+}
+
+const char* authFailureName(Metrics::AuthFailure failure) {
+  switch (failure) {
+    case Metrics::AuthFailure::kDenied:
+      return "denied";
+    case Metrics::AuthFailure::kExpired:
+      return "expired";
+    case Metrics::AuthFailure::kThrottled:
+      return "throttled";
+  }
+  return "denied";
 }
 
 const char* pushResultName(Metrics::PushResult result) {
@@ -161,14 +183,27 @@ Metrics::Metrics() {
               "result", &reloadResultName, reloads_);
 
   sessions_active_ = &gauge(registry_, "gatehouse_sessions_active", "Active sessions.");
-  auth_failures_ = &counterFamily(registry_, "gatehouse_auth_failures_total",
-                                  "Requests refused because their credentials were missing or "
-                                  "invalid.")
-                        .Add({});
+  buildByEnum(registry_, "gatehouse_auth_failures_total",
+              "Requests refused because the client's session could not be accepted: a wrong or "
+              "malformed credential, an expired session, or throttled after failures.",
+              "result", &authFailureName, auth_failures_);
 
-  buildByEnum(registry_, "gatehouse_shadow_disagreements_total",
-              "Decisions where the shadow policy disagreed with the enforced one.", "reason",
-              &shadowDisagreementName, shadow_disagreements_);
+  auto& shadow = counterFamily(registry_, "gatehouse_shadow_decisions_total",
+                               "Requests of environments with a shadow policy, by how the "
+                               "shadow's decision compared (agree, would-allow, would-deny) and "
+                               "the shadow's reason.");
+  for (size_t o = 0; o < kShadowOutcomeCount; ++o) {
+    for (size_t r = 0; r < kReasonCount; ++r) {
+      shadow_decisions_[o * kReasonCount + r] = &shadow.Add({
+          {"outcome", shadowOutcomeName(enumAt<ShadowOutcome>(o))},
+          {"reason", policy::reasonCode(enumAt<policy::Reason>(r))},
+      });
+    }
+  }
+  buildByEnum(registry_, "gatehouse_report_allowed_total",
+              "Requests the policy denied that were let through because their environment is in "
+              "report mode, by reason.",
+              "reason", &policy::reasonCode, report_allowed_);
   buildByEnum(registry_, "gatehouse_git_pushes_total", "Git pushes by result.", "result",
               &pushResultName, git_pushes_);
 }

@@ -8,6 +8,9 @@
 // returns stay valid for its lifetime. Counters and gauges are atomic and histograms lock
 // internally, so handles may be used from any thread without further synchronisation, and
 // serialize() may run concurrently with them (from the admin listener's /metrics handler).
+//
+// Metrics is the proxy core's common::ProxyStats: the workers report events through that
+// interface, and this class maps them to the handles below.
 #pragma once
 
 #include <prometheus/counter.h>
@@ -23,6 +26,7 @@
 
 #include "policy/policy.h"
 #include "policy/policy_config.h"
+#include "proxy/common/stats.h"
 #include "proxy/net/dns_resolver.h"
 
 namespace gatehouse::control {
@@ -34,16 +38,16 @@ inline constexpr size_t kVerdictCount = 2;
 inline constexpr size_t kAccessLevelCount = 4;
 inline constexpr size_t kDnsStatusCount = 6;
 
-class Metrics final {
+class Metrics final : public common::ProxyStats {
  public:
-  // What kind of request a client sent: absolute-form HTTP, CONNECT, or one the proxy answers
-  // itself (origin-form, e.g. its own health page).
-  enum class Kind : uint8_t { kHttp, kConnect, kLocal };
-  static constexpr size_t kKindCount = 3;
-
-  // "up": client -> upstream; "down": upstream -> client.
-  enum class Direction : uint8_t { kUp, kDown };
-  static constexpr size_t kDirectionCount = 2;
+  using Kind = common::RequestKind;
+  static constexpr size_t kKindCount = common::kRequestKindCount;
+  using Direction = common::Direction;
+  static constexpr size_t kDirectionCount = common::kDirectionCount;
+  using ShadowOutcome = common::ShadowOutcome;
+  static constexpr size_t kShadowOutcomeCount = common::kShadowOutcomeCount;
+  using AuthFailure = common::AuthFailure;
+  static constexpr size_t kAuthFailureCount = common::kAuthFailureCount;
 
   // Refusals are the responses of SPEC §4: 4xx or 5xx.
   enum class StatusClass : uint8_t { k4xx, k5xx };
@@ -51,11 +55,6 @@ class Metrics final {
 
   enum class ReloadResult : uint8_t { kOk, kFailed };
   static constexpr size_t kReloadResultCount = 2;
-
-  // A shadow policy decided differently from the enforced one: it would have allowed what was
-  // denied, or denied what was allowed.
-  enum class ShadowDisagreement : uint8_t { kWouldAllow, kWouldDeny };
-  static constexpr size_t kShadowDisagreementCount = 2;
 
   enum class PushResult : uint8_t { kAccepted, kRefused };
   static constexpr size_t kPushResultCount = 2;
@@ -104,17 +103,51 @@ class Metrics final {
   prometheus::Counter& reloads(ReloadResult result) { return *reloads_[index(result)]; }
   // gatehouse_sessions_active
   prometheus::Gauge& sessionsActive() { return *sessions_active_; }
-  // gatehouse_auth_failures_total
-  prometheus::Counter& authFailures() { return *auth_failures_; }
-  // gatehouse_shadow_disagreements_total{reason}
-  prometheus::Counter& shadowDisagreements(ShadowDisagreement reason) {
-    return *shadow_disagreements_[index(reason)];
+  // gatehouse_auth_failures_total{result}
+  prometheus::Counter& authFailures(AuthFailure failure) { return *auth_failures_[index(failure)]; }
+  // gatehouse_shadow_decisions_total{outcome, reason}: every request of an environment with a
+  // shadow; `reason` is the shadow's.
+  prometheus::Counter& shadowDecisions(ShadowOutcome outcome, policy::Reason reason) {
+    return *shadow_decisions_[index(outcome) * kReasonCount + index(reason)];
+  }
+  // gatehouse_report_allowed_total{reason}: denials let through by report mode.
+  prometheus::Counter& reportAllowedCount(policy::Reason reason) {
+    return *report_allowed_[index(reason)];
   }
   // gatehouse_git_pushes_total{result}
   prometheus::Counter& gitPushes(PushResult result) { return *git_pushes_[index(result)]; }
 
   // The Prometheus text exposition format (version 0.0.4) of every family.
   std::string serialize() const;
+
+  // common::ProxyStats (any thread).
+  void connectionOpened() override { client_connections_->Increment(); }
+  void connectionClosed() override { client_connections_->Decrement(); }
+  void tunnelOpened() override { tunnels_->Increment(); }
+  void tunnelClosed() override { tunnels_->Decrement(); }
+  void decided(Kind kind, policy::AccessLevel level, policy::Verdict verdict,
+               policy::Reason reason) override {
+    requests(kind, verdict, reason).Increment();
+    decisions(level, verdict).Increment();
+  }
+  void reportAllowed(policy::Reason reason) override {
+    report_allowed_[index(reason)]->Increment();
+  }
+  void shadowDecided(ShadowOutcome outcome, policy::Reason reason) override {
+    shadowDecisions(outcome, reason).Increment();
+  }
+  void refused(int http_status) override { refusals(statusClassOf(http_status)).Increment(); }
+  void authFailed(AuthFailure failure) override { authFailures(failure).Increment(); }
+  void bytes(Kind kind, Direction direction, uint64_t count) override {
+    if (count > 0) bytes(kind, direction).Increment(static_cast<double>(count));
+  }
+  void dnsLookup(net::DnsStatus status, std::chrono::steady_clock::duration took) override {
+    dnsResults(status).Increment();
+    dnsLookupSeconds().Observe(std::chrono::duration<double>(took).count());
+  }
+  void upstreamConnected(std::chrono::steady_clock::duration took) override {
+    upstreamConnectSeconds().Observe(std::chrono::duration<double>(took).count());
+  }
 
  private:
   // Enum values come from code, never from input: they index the arrays directly.
@@ -138,8 +171,9 @@ class Metrics final {
   prometheus::Gauge* config_generation_ = nullptr;
   std::array<prometheus::Counter*, kReloadResultCount> reloads_{};
   prometheus::Gauge* sessions_active_ = nullptr;
-  prometheus::Counter* auth_failures_ = nullptr;
-  std::array<prometheus::Counter*, kShadowDisagreementCount> shadow_disagreements_{};
+  std::array<prometheus::Counter*, kAuthFailureCount> auth_failures_{};
+  std::array<prometheus::Counter*, kShadowOutcomeCount * kReasonCount> shadow_decisions_{};
+  std::array<prometheus::Counter*, kReasonCount> report_allowed_{};
   std::array<prometheus::Counter*, kPushResultCount> git_pushes_{};
 };
 
@@ -148,7 +182,8 @@ const char* kindName(Metrics::Kind kind);
 const char* directionName(Metrics::Direction direction);
 const char* statusClassName(Metrics::StatusClass status_class);
 const char* reloadResultName(Metrics::ReloadResult result);
-const char* shadowDisagreementName(Metrics::ShadowDisagreement reason);
+const char* shadowOutcomeName(Metrics::ShadowOutcome outcome);
+const char* authFailureName(Metrics::AuthFailure failure);
 const char* pushResultName(Metrics::PushResult result);
 
 }  // namespace gatehouse::control

@@ -38,6 +38,11 @@ StoreSessionResolver::StoreSessionResolver(event::Dispatcher& dispatcher,
                                            std::shared_ptr<const SessionStore> store)
     : dispatcher_(dispatcher), store_(std::move(store)) {}
 
+std::optional<conn::SessionResult> StoreSessionResolver::resolveNow(
+    const conn::SessionQuery& query) {
+  return store_->identify(query, std::chrono::system_clock::now());
+}
+
 net::CancelHandlePtr StoreSessionResolver::resolve(const conn::SessionQuery& query,
                                                    std::function<void(conn::SessionResult)> done) {
   conn::SessionResult result = store_->identify(query, std::chrono::system_clock::now());

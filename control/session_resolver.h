@@ -2,9 +2,10 @@
 //
 // Threading: one resolver per worker loop; resolve() and handle destruction on that loop's
 // thread. The store is shared by every worker and the control plane (it is thread-safe).
-// Identification is synchronous (a hash and a table lookup); the answer is delivered through a
-// 0 ms timer owned by the returned handle, so the callback is never inline and destroying the
-// handle cancels it.
+// Identification is synchronous (a hash and a table lookup), so resolveNow() always answers and
+// the proxy never waits a loop turn for it. resolve() (for callers that want the asynchronous
+// contract) delivers the same answer through a 0 ms timer owned by the returned handle, so the
+// callback is never inline and destroying the handle cancels it.
 #pragma once
 
 #include <functional>
@@ -21,6 +22,7 @@ class StoreSessionResolver final : public conn::SessionResolver {
   // `dispatcher` must outlive the resolver and every handle it returned.
   StoreSessionResolver(event::Dispatcher& dispatcher, std::shared_ptr<const SessionStore> store);
 
+  std::optional<conn::SessionResult> resolveNow(const conn::SessionQuery& query) override;
   net::CancelHandlePtr resolve(const conn::SessionQuery& query,
                                std::function<void(conn::SessionResult)> done) override;
 

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "control/session_environments.h"
+
 namespace gatehouse::control {
 namespace {
 
@@ -180,21 +182,32 @@ SessionStore::SessionStore(const std::vector<SessionConfig>& sessions, std::opti
 
 SessionStore::SessionStore(const std::vector<SessionConfig>& sessions, std::optional<bool> required,
                            Options options)
-    : options_(std::move(options)), required_(required) {
+    : options_(std::move(options)) {
   auto snapshot = std::make_shared<Snapshot>();
+  snapshot->required = required;
   for (const SessionConfig& config : sessions) {
-    Entry entry;
-    auto info = std::make_shared<SessionInfo>();
-    info->id = config.id;
-    info->environment = config.environment;
-    entry.info = std::move(info);
-    entry.clients = parseClients(config.clients);
-    if (!config.credential_sha256.empty()) {
-      entry.credential = parseSha256Hex(config.credential_sha256);
-    }
-    snapshot->sessions.emplace(config.id, std::move(entry));
+    snapshot->sessions.emplace(config.id, staticEntry(config));
   }
+  snapshot->had_sessions = !snapshot->sessions.empty();
   publish(std::move(snapshot));
+}
+
+SessionStore::Entry SessionStore::staticEntry(const SessionConfig& config) {
+  Entry entry;
+  auto info = std::make_shared<SessionInfo>();
+  info->id = config.id;
+  info->environment =
+      config.domains.empty() ? config.environment : sessionEnvironmentName(config.id);
+  info->labels = config.labels;
+  if (config.expires) info->expires = *config.expires;
+  entry.info = std::move(info);
+  entry.clients = parseClients(config.clients);
+  if (!config.credential_sha256.empty()) {
+    entry.credential = parseSha256Hex(config.credential_sha256);
+  }
+  entry.base_environment = config.environment;
+  for (const policy::PatternEntry& d : config.domains) entry.domains.push_back(d.text);
+  return entry;
 }
 
 std::shared_ptr<const SessionStore::Snapshot> SessionStore::current() const {
@@ -211,14 +224,22 @@ void SessionStore::publish(std::shared_ptr<const Snapshot> next) {
   // `old` (possibly the last reference) is released outside the lock.
 }
 
-bool SessionStore::required() const {
-  if (required_) return *required_;
-  return !current()->sessions.empty();
+bool SessionStore::requiredIn(const Snapshot& snapshot) {
+  if (snapshot.required) return *snapshot.required;
+  return snapshot.had_sessions;
 }
+
+bool SessionStore::required() const { return requiredIn(*current()); }
 
 SessionResult SessionStore::identify(const SessionQuery& query,
                                      system_clock::time_point now) const {
   std::shared_ptr<const Snapshot> snapshot = current();
+  const bool is_required = requiredIn(*snapshot);
+  if (snapshot->sessions.empty() && !is_required) {
+    // No session manager in use (a single-sandbox sidecar): every client is anonymous, whatever
+    // credentials its HTTP_PROXY URL carries (they are stripped, never forwarded).
+    return SessionResult{SessionStatus::kAnonymous, nullptr, "no session; default environment"};
+  }
   if (!query.proxy_authorization.empty()) {
     std::optional<ClientKey> key;
     if (query.client) key = clientKey(query.client->ip);
@@ -234,7 +255,6 @@ SessionResult SessionStore::identify(const SessionQuery& query,
     SessionResult result = identifyByAddress(*snapshot, query.client->ip, now);
     if (result.status != SessionStatus::kAnonymous) return result;
   }
-  bool is_required = required_ ? *required_ : !snapshot->sessions.empty();
   if (is_required) {
     return SessionResult{SessionStatus::kChallenge, nullptr,
                          "a session is required: send Proxy-Authorization: Basic"};
@@ -365,16 +385,41 @@ void SessionStore::recordFailure(const ClientKey& key) const {
   it->second.tokens = std::max(0.0, it->second.tokens - 1);
 }
 
+std::string SessionStore::newId() const {
+  std::shared_ptr<const Snapshot> snapshot = current();
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    uint8_t raw[kIdBytes];
+    if (!randomBytes(raw, kIdBytes)) break;
+    std::string candidate = "dyn-" + toHex(raw, kIdBytes);
+    if (!snapshot->sessions.contains(candidate)) return candidate;
+  }
+  return "";
+}
+
 AddedSession SessionStore::add(SessionInfo info, const std::vector<std::string>& clients) {
+  NewSession session;
+  session.environment = std::move(info.environment);
+  session.labels = std::move(info.labels);
+  session.expires = info.expires;
+  session.clients = clients;
+  return add(std::move(session));
+}
+
+AddedSession SessionStore::add(NewSession session) {
   AddedSession out;
   Entry entry;
-  for (const std::string& text : clients) {
+  for (const std::string& text : session.clients) {
     std::optional<policy::Cidr> cidr = policy::Cidr::parse(text);
     if (!cidr) {
       out.error = "client is not an address or CIDR";
       return out;
     }
     entry.clients.push_back(*cidr);
+  }
+  if (session.id.empty()) session.id = newId();
+  if (session.id.empty()) {
+    out.error = "could not generate a session id";
+    return out;
   }
   uint8_t secret[kSecretBytes];
   if (!randomBytes(secret, kSecretBytes)) {
@@ -386,30 +431,97 @@ AddedSession SessionStore::add(SessionInfo info, const std::vector<std::string>&
   OPENSSL_cleanse(secret, sizeof(secret));
   entry.credential = sha256(credential);
   entry.dynamic = true;
+  entry.base_environment =
+      session.base_environment.empty() ? session.environment : session.base_environment;
+  entry.domains = std::move(session.domains);
+  entry.created = system_clock::now();
+  auto info = std::make_shared<SessionInfo>();
+  info->id = session.id;
+  info->environment = std::move(session.environment);
+  info->labels = std::move(session.labels);
+  info->expires = session.expires;
+  entry.info = std::move(info);
 
   std::lock_guard<std::mutex> lock(write_mutex_);
   std::shared_ptr<const Snapshot> base = current();
-  std::string id;
-  for (int attempt = 0; attempt < 4 && id.empty(); ++attempt) {
-    uint8_t raw[kIdBytes];
-    if (!randomBytes(raw, kIdBytes)) break;
-    std::string candidate = "dyn-" + toHex(raw, kIdBytes);
-    if (!base->sessions.contains(candidate)) id = std::move(candidate);
-  }
-  if (id.empty()) {
+  if (base->sessions.contains(session.id)) {
     OPENSSL_cleanse(credential.data(), credential.size());
-    out.error = "could not generate a session id";
+    out.error = "a session with this id exists";
     return out;
   }
-  info.id = id;
-  entry.info = std::make_shared<const SessionInfo>(std::move(info));
   auto next = std::make_shared<Snapshot>(*base);
-  next->sessions.emplace(id, std::move(entry));
+  next->sessions.emplace(session.id, std::move(entry));
+  next->had_sessions = true;
   publish(std::move(next));
   out.ok = true;
-  out.id = std::move(id);
+  out.id = std::move(session.id);
   out.proxy_credential = std::move(credential);
   return out;
+}
+
+std::string SessionStore::update(std::string_view id, const SessionPatch& patch) {
+  std::vector<policy::Cidr> clients;
+  if (patch.clients) {
+    for (const std::string& text : *patch.clients) {
+      std::optional<policy::Cidr> cidr = policy::Cidr::parse(text);
+      if (!cidr) return "client is not an address or CIDR";
+      clients.push_back(*cidr);
+    }
+  }
+  std::lock_guard<std::mutex> lock(write_mutex_);
+  std::shared_ptr<const Snapshot> base = current();
+  auto it = base->sessions.find(id);
+  if (it == base->sessions.end()) return "no such session";
+  if (!it->second.dynamic) return "a static session: change it in the configuration file";
+  auto next = std::make_shared<Snapshot>(*base);
+  Entry& entry = next->sessions.find(id)->second;
+  auto info = std::make_shared<SessionInfo>(*entry.info);
+  if (patch.environment) info->environment = *patch.environment;
+  if (patch.labels) info->labels = *patch.labels;
+  if (patch.expires) info->expires = *patch.expires;
+  entry.info = std::move(info);
+  if (patch.base_environment) entry.base_environment = *patch.base_environment;
+  if (patch.domains) entry.domains = *patch.domains;
+  if (patch.clients) entry.clients = std::move(clients);
+  publish(std::move(next));
+  return "";
+}
+
+void SessionStore::replaceStatic(const std::vector<SessionConfig>& sessions,
+                                 std::optional<bool> required) {
+  std::lock_guard<std::mutex> lock(write_mutex_);
+  std::shared_ptr<const Snapshot> base = current();
+  auto next = std::make_shared<Snapshot>();
+  next->required = required;
+  next->had_sessions = base->had_sessions || !sessions.empty();
+  for (const auto& [id, entry] : base->sessions) {
+    if (entry.dynamic) next->sessions.emplace(id, entry);
+  }
+  for (const SessionConfig& config : sessions) {
+    next->sessions.insert_or_assign(config.id, staticEntry(config));
+  }
+  publish(std::move(next));
+}
+
+std::vector<std::string> SessionStore::purgeExpired(system_clock::time_point before) {
+  std::vector<std::string> purged;
+  std::lock_guard<std::mutex> lock(write_mutex_);
+  std::shared_ptr<const Snapshot> base = current();
+  for (const auto& [id, entry] : base->sessions) {
+    if (entry.dynamic && entry.info->expires < before) purged.push_back(id);
+  }
+  if (purged.empty()) return purged;
+  auto next = std::make_shared<Snapshot>(*base);
+  for (const std::string& id : purged) next->sessions.erase(id);
+  publish(std::move(next));
+  return purged;
+}
+
+size_t SessionStore::activeCount(system_clock::time_point now) const {
+  std::shared_ptr<const Snapshot> snapshot = current();
+  size_t n = 0;
+  for (const auto& [id, entry] : snapshot->sessions) n += expired(*entry.info, now) ? 0 : 1;
+  return n;
 }
 
 bool SessionStore::remove(std::string_view id) {
@@ -428,6 +540,9 @@ SessionView SessionStore::view(const Entry& entry) {
   v.info = entry.info;
   v.clients = entry.clients;
   v.dynamic = entry.dynamic;
+  v.base_environment = entry.base_environment;
+  v.domains = entry.domains;
+  v.created = entry.created;
   if (entry.credential)
     v.credential_sha256 = toHex(entry.credential->data(), entry.credential->size());
   return v;

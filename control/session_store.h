@@ -2,6 +2,8 @@
 // ones added by the control plane, and identification of a client against them.
 //
 // Identification (identify()):
+//   0. When sessions are not required and none exists, every client is kAnonymous (the sidecar
+//      case): a Proxy-Authorization header is then ignored (the proxy strips it).
 //   1. A Proxy-Authorization header, if present, decides alone: `Basic base64(id:secret)` with the
 //      scheme compared case-insensitively and strict base64. Anything wrong with it is kDenied
 //      (never a fall-back to the client address or to the default environment). A session that
@@ -56,9 +58,33 @@ struct SessionView {
   std::shared_ptr<const conn::SessionInfo> info;
   std::vector<policy::Cidr> clients;
   bool dynamic = false;
+  std::string base_environment;      // the environment asked for; info->environment is effective
+  std::vector<std::string> domains;  // inline entries on top of base_environment
+  std::chrono::system_clock::time_point created;
   // Hex SHA-256 of the proxy credential ("" = none). A one-way hash, but still no business of
   // a sandbox: the control API should not serve it.
   std::string credential_sha256;
+};
+
+// A dynamic session to add (the control API's POST /v1/sessions).
+struct NewSession {
+  std::string id;                       // "" = generated; else from newId() or the caller
+  std::string environment = "default";  // the effective environment the policy decides in
+  std::string base_environment;         // as asked ("" = environment)
+  std::vector<std::string> domains;     // inline entries (compiled into `environment` by caller)
+  std::vector<std::string> labels;
+  std::vector<std::string> clients;  // CIDR texts
+  std::chrono::system_clock::time_point expires = std::chrono::system_clock::time_point::max();
+};
+
+// A change to a dynamic session (PATCH); unset fields stay.
+struct SessionPatch {
+  std::optional<std::string> environment;
+  std::optional<std::string> base_environment;
+  std::optional<std::vector<std::string>> domains;
+  std::optional<std::vector<std::string>> labels;
+  std::optional<std::vector<std::string>> clients;
+  std::optional<std::chrono::system_clock::time_point> expires;
 };
 
 struct AddedSession {
@@ -83,9 +109,10 @@ class SessionStore final {
     };
   };
 
-  // `required` = whether a client must be identified; unset = required whenever at least one
-  // session (static or dynamic) exists. Invalid entries in `sessions` (the loader validates
-  // them) are dropped, fail closed: a bad hash is no credential, a bad CIDR matches nothing.
+  // `required` = whether a client must be identified; unset = required once any session (static
+  // or dynamic) exists, and from then on, even after the last one is removed. Invalid entries in
+  // `sessions` (the loader validates them) are dropped, fail closed: a bad hash is no credential, a
+  // bad CIDR matches nothing.
   explicit SessionStore(const std::vector<SessionConfig>& sessions,
                         std::optional<bool> required = std::nullopt);
   SessionStore(const std::vector<SessionConfig>& sessions, std::optional<bool> required,
@@ -97,12 +124,27 @@ class SessionStore final {
   conn::SessionResult identify(const conn::SessionQuery& query,
                                std::chrono::system_clock::time_point now) const;
 
-  // Control plane. Adds a dynamic session: `info.id` is ignored and generated; `clients` are
-  // CIDR texts. The credential is generated; the store keeps only its hash.
+  // Control plane. Adds a dynamic session. The credential is generated; the store keeps only its
+  // hash. Fails on a bad CIDR or an id already in use.
+  AddedSession add(NewSession session);
+  // The same, with the id generated and the environment of `info` (kept for callers that need
+  // nothing else).
   AddedSession add(conn::SessionInfo info, const std::vector<std::string>& clients = {});
+  // A fresh id ("dyn-" + 96 random bits) not in use now; "" if no randomness is available.
+  std::string newId() const;
+  // Control plane. Changes a dynamic session; live from the next identify(). "" on success,
+  // else why not (no such session, a static one, a bad CIDR).
+  std::string update(std::string_view id, const SessionPatch& patch);
   // Control plane. Removes a dynamic session (static ones come from the config and stay); it is
   // refused from the next identify() on. False if there is no such dynamic session.
   bool remove(std::string_view id);
+  // Control plane, on reload: replaces every static session with `sessions` and the requirement
+  // with `required`; dynamic sessions stay (a static session with the same id replaces one).
+  void replaceStatic(const std::vector<SessionConfig>& sessions, std::optional<bool> required);
+  // Control plane. Removes dynamic sessions that expired before `before`; returns their ids.
+  std::vector<std::string> purgeExpired(std::chrono::system_clock::time_point before);
+  // Sessions not expired at `now`.
+  size_t activeCount(std::chrono::system_clock::time_point now) const;
 
   // Any thread.
   std::vector<SessionView> list() const;
@@ -117,10 +159,19 @@ class SessionStore final {
     std::vector<policy::Cidr> clients;
     std::optional<Sha256> credential;
     bool dynamic = false;
+    std::string base_environment;
+    std::vector<std::string> domains;
+    std::chrono::system_clock::time_point created;
   };
   struct Snapshot {
     std::map<std::string, Entry, std::less<>> sessions;
+    std::optional<bool> required;
+    // A session existed at some point: in the automatic mode, deleting the last one must not
+    // turn its clients into anonymous ones.
+    bool had_sessions = false;
   };
+  static bool requiredIn(const Snapshot& snapshot);
+  static Entry staticEntry(const SessionConfig& config);
   struct Bucket {
     double tokens = 0;
     std::chrono::steady_clock::time_point updated;
@@ -139,7 +190,6 @@ class SessionStore final {
   static SessionView view(const Entry& entry);
 
   Options options_;
-  std::optional<bool> required_;
   std::shared_ptr<const Snapshot> current() const;
   void publish(std::shared_ptr<const Snapshot> next);
 

@@ -60,6 +60,13 @@ std::string formatDecision(const DecisionRecord& r) {
   line += field("kind", r.kind);
   line += field("client", r.client);
   line += field("session", r.session);
+  if (!r.labels.empty()) {
+    line += ",\"labels\":[";
+    for (size_t i = 0; i < r.labels.size(); ++i) {
+      line += (i == 0 ? "\"" : ",\"") + jsonEscape(r.labels[i]) + "\"";
+    }
+    line += "]";
+  }
   line += field("environment", r.environment);
   line += field("method", r.method);
   line += field("host", r.host);
@@ -69,24 +76,49 @@ std::string formatDecision(const DecisionRecord& r) {
   line += field("rule", r.rule);
   line += ",\"status\":" + std::to_string(r.status);
   if (!r.sni.empty()) line += field("sni", r.sni);
+  if (!r.mode.empty()) line += field("mode", r.mode);
+  if (!r.shadow_environment.empty()) {
+    line += ",\"shadow\":{\"environment\":\"" + jsonEscape(r.shadow_environment) + "\"";
+    line += field("decision", r.shadow_decision);
+    line += field("reason", r.shadow_reason);
+    line += "}";
+  }
   line += ",\"bytes_up\":" + std::to_string(r.bytes_up);
   line += ",\"bytes_down\":" + std::to_string(r.bytes_down);
   line += std::string(",\"duration_ms\":") + duration + "}\n";
   return line;
 }
 
-DecisionLog::DecisionLog(FILE* out, bool owned) : out_(out), owned_(owned) {}
+DecisionLog::DecisionLog(FILE* out, bool owned, size_t recent)
+    : out_(out), owned_(owned), recent_capacity_(recent) {}
 
 DecisionLog::~DecisionLog() {
   if (owned_ && out_ != nullptr) std::fclose(out_);
 }
 
 void DecisionLog::write(const DecisionRecord& record) {
-  if (out_ == nullptr) return;
-  const std::string line = formatDecision(record);
-  std::lock_guard<std::mutex> lock(mutex_);
-  std::fwrite(line.data(), 1, line.size(), out_);
-  std::fflush(out_);
+  if (!enabled()) return;
+  std::string line = formatDecision(record);
+  if (out_ != nullptr) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::fwrite(line.data(), 1, line.size(), out_);
+    std::fflush(out_);
+  }
+  if (recent_capacity_ > 0) {
+    line.pop_back();  // the newline
+    std::lock_guard<std::mutex> lock(recent_mutex_);
+    if (recent_.size() >= recent_capacity_) recent_.pop_front();
+    recent_.push_back(Recent{record.session, std::move(line)});
+  }
+}
+
+std::vector<std::string> DecisionLog::recent(std::string_view session, size_t limit) const {
+  std::vector<std::string> out;
+  std::lock_guard<std::mutex> lock(recent_mutex_);
+  for (auto it = recent_.rbegin(); it != recent_.rend() && out.size() < limit; ++it) {
+    if (session.empty() || it->session == session) out.push_back(it->line);
+  }
+  return out;
 }
 
 }  // namespace gatehouse::common

@@ -5,14 +5,19 @@
 // hostile host name or method can never forge a line. Secrets never reach this struct: it has
 // no field for headers, credentials or paths.
 //
-// Threading: DecisionLog::write() may be called from any worker thread; lines are written whole.
+// The log also keeps the most recent lines in a bounded ring (`[log] recent_decisions`) that the
+// control API serves (GET /v1/decisions), filtered by session.
+//
+// Threading: write() and recent() may be called from any thread; lines are written whole.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <deque>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace gatehouse::common {
 
@@ -21,7 +26,8 @@ struct DecisionRecord {
   std::string kind;  // "http" | "connect" | "local"
   std::string client;
   std::string session;
-  std::string environment;  // name@version
+  std::vector<std::string> labels;  // the session's labels
+  std::string environment;          // name@version
   std::string method;
   std::string host;
   uint16_t port = 0;
@@ -30,6 +36,13 @@ struct DecisionRecord {
   std::string rule;
   int status = 0;
   std::string sni;  // CONNECT: what the ClientHello named
+  // "report" when the environment is in report mode and the request was allowed although the
+  // policy denied it ("" otherwise).
+  std::string mode;
+  // The shadow environment's decision on the same request (all "" when there is none).
+  std::string shadow_environment;  // name@version
+  std::string shadow_decision;     // "allow" | "deny"
+  std::string shadow_reason;
   uint64_t bytes_up = 0;
   uint64_t bytes_down = 0;
   double duration_ms = 0;
@@ -41,20 +54,33 @@ std::string formatDecision(const DecisionRecord& record);
 
 class DecisionLog final {
  public:
-  // Takes ownership of `out` when `owned` (a file); stdout otherwise. nullptr disables.
-  DecisionLog(FILE* out, bool owned);
+  // Takes ownership of `out` when `owned` (a file); stdout otherwise. nullptr: no lines written.
+  // `recent` = how many of the latest lines the ring keeps (0: none).
+  DecisionLog(FILE* out, bool owned, size_t recent = 0);
   ~DecisionLog();
   DecisionLog(const DecisionLog&) = delete;
   DecisionLog& operator=(const DecisionLog&) = delete;
 
   void write(const DecisionRecord& record);
-  // False when the log is off: callers skip building the record at all.
-  bool enabled() const { return out_ != nullptr; }
+  // False when both the log and the ring are off: callers skip building the record at all.
+  bool enabled() const { return out_ != nullptr || recent_capacity_ > 0; }
+
+  // The latest lines (JSON objects, without the newline), newest first: at most `limit`, only
+  // those of `session` unless it is empty.
+  std::vector<std::string> recent(std::string_view session, size_t limit) const;
+  size_t recentCapacity() const { return recent_capacity_; }
 
  private:
-  std::mutex mutex_;
+  struct Recent {
+    std::string session;
+    std::string line;
+  };
+  std::mutex mutex_;  // the file
   FILE* out_;
   bool owned_;
+  size_t recent_capacity_;
+  mutable std::mutex recent_mutex_;
+  std::deque<Recent> recent_;  // guarded by recent_mutex_; oldest first
 };
 
 }  // namespace gatehouse::common

@@ -343,6 +343,12 @@ void ClientConnection::onRequestHead(http::RequestHead&& head) {
   response_started_ = response_complete_ = false;
   response_status_ = 0;
   bytes_up_ = bytes_down_ = 0;
+  session_.reset();
+  environment_ = "default";
+  env_ = nullptr;
+  report_allowed_ = false;
+  decision_counted_ = false;
+  shadow_.reset();
   state_ = State::kConnecting;
   decided_ = false;  // processInput() decides once feed() has returned
 }
@@ -354,20 +360,67 @@ void ClientConnection::decide() {
            "this proxy serves no local endpoint at that path");
     return;
   }
-  policy::RequestInfo info{"default", h.method, &h.parsed.host, h.parsed.port};
-  decision_ = snapshot_->policy->check(info);
-  if (!decision_.allowed()) {
-    refuseDecision(decision_);
+  // SPEC §3 step 2: who is the client? A resolver that knows at once answers inline.
+  SessionQuery query;
+  query.client = client_->peer();
+  if (const http::Header* auth = h.find("proxy-authorization")) {
+    query.proxy_authorization = auth->value;
+  }
+  SessionResolver& resolver = context_.sessions();
+  if (std::optional<SessionResult> now = resolver.resolveNow(query)) {
+    onSession(std::move(*now));
     return;
   }
+  session_query_ =
+      resolver.resolve(query, [this](SessionResult result) { onSession(std::move(result)); });
+}
+
+void ClientConnection::onSession(SessionResult result) {
+  if (state_ != State::kConnecting) return;
+  switch (result.status) {
+    case SessionStatus::kIdentified:
+      session_ = std::move(result.session);
+      environment_ = session_->environment;
+      break;
+    case SessionStatus::kAnonymous:
+      environment_ = "default";
+      break;
+    default:
+      session_ = std::move(result.session);  // kExpired names the session, for the log
+      refuseSession(result);
+      return;
+  }
+  decidePolicy();
+}
+
+void ClientConnection::decidePolicy() {
+  const http::RequestHead& h = *head_;
+  // SPEC §3 step 3: the name policy of the session's environment, before any DNS query.
+  env_ = snapshot_->policy->environment(environment_);
+  policy::RequestInfo info{environment_, h.method, &h.parsed.host, h.parsed.port};
+  decision_ = snapshot_->policy->check(info);
+  if (env_ != nullptr && env_->shadow() != nullptr) evaluateShadow(*env_);
+  if (!decision_.allowed()) {
+    // Report mode lets a name-policy denial through (decided, logged and counted as a denial).
+    // An unknown environment is a configuration error, never reported through.
+    if (env_ == nullptr || env_->mode() != policy::EnvironmentMode::kReport) {
+      refuseDecision(decision_);
+      return;
+    }
+    report_allowed_ = true;
+    countDecision(policy::Verdict::kDeny, decision_.reason);
+    context_.stats().reportAllowed(decision_.reason);
+  }
   if (!h.is_connect) {
-    // An idle connection to the same destination, if its address still passes the guard
-    // under this request's policy.
-    pool_key_ = upstream::ConnectionPool::key(h.parsed.host.text, h.parsed.port, false, "default");
+    // An idle connection to the same destination for the same session, if its address still
+    // passes the guard under this request's policy.
+    pool_key_ = upstream::ConnectionPool::key(h.parsed.host.text, h.parsed.port, false,
+                                              session_ ? session_->id : std::string());
     while (auto pooled = context_.pool().take(pool_key_)) {
       if (!pooled->peer()) continue;
       if (snapshot_->policy->checkResolved(info, pooled->peer()->ip).allowed()) {
         reused_ = true;
+        countDecision(policy::Verdict::kAllow, decision_.reason);
         startForwarding(std::move(pooled));
         return;
       }
@@ -376,13 +429,37 @@ void ClientConnection::decide() {
   connectUpstream();
 }
 
+void ClientConnection::evaluateShadow(const policy::Environment& env) {
+  const http::RequestHead& h = *head_;
+  const policy::Decision shadow = env.shadow()->checkName(h.parsed.host, h.parsed.port);
+  common::ShadowOutcome outcome = common::ShadowOutcome::kAgree;
+  if (shadow.allowed() != decision_.allowed()) {
+    outcome =
+        shadow.allowed() ? common::ShadowOutcome::kWouldAllow : common::ShadowOutcome::kWouldDeny;
+  }
+  context_.stats().shadowDecided(outcome, shadow.reason);
+  shadow_ = shadow;
+}
+
+common::RequestKind ClientConnection::kind() const {
+  if (head_ && head_->is_connect) return common::RequestKind::kConnect;
+  return common::RequestKind::kHttp;
+}
+
+void ClientConnection::countDecision(policy::Verdict verdict, policy::Reason reason) {
+  if (decision_counted_) return;
+  decision_counted_ = true;
+  const policy::AccessLevel level = env_ != nullptr ? env_->level() : policy::AccessLevel::kNone;
+  context_.stats().decided(kind(), level, verdict, reason);
+}
+
 void ClientConnection::connectUpstream() {
   const http::RequestHead& h = *head_;
   reused_ = false;
   upstream::ConnectRequest req;
   req.host = h.parsed.host;
   req.port = h.parsed.port;
-  req.environment = "default";
+  req.environment = environment_;
   req.policy = snapshot_->policy;
   connecting_ = context_.connector().connect(
       std::move(req),
@@ -391,14 +468,20 @@ void ClientConnection::connectUpstream() {
 
 void ClientConnection::onConnected(upstream::ConnectOutcome outcome) {
   if (state_ != State::kConnecting) return;
+  common::ProxyStats& stats = context_.stats();
+  if (outcome.dns_status) stats.dnsLookup(*outcome.dns_status, outcome.dns_time);
   if (!outcome.ok()) {
     if (outcome.status == 403) {
       refuseDecision(outcome.decision);
       return;
     }
+    // Allowed by the policy; the failure is the upstream's or DNS's (counted as a refusal).
+    countDecision(policy::Verdict::kAllow, decision_.reason);
     refuse(outcome.status, outcome.proxy_error, outcome.reason, outcome.reason, outcome.message);
     return;
   }
+  stats.upstreamConnected(outcome.connect_time);
+  countDecision(policy::Verdict::kAllow, decision_.reason);
   if (head_->is_connect) {
     startTunnelHello(std::move(outcome.connection));
   } else {
@@ -567,6 +650,7 @@ void ClientConnection::checkHello() {
   std::string early(buffered.begin(), buffered.end());
   hello_.reset();
   auto idle = std::chrono::milliseconds(l.tunnel_idle_timeout_ms);
+  context_.stats().tunnelOpened();
   tunnel_ = std::make_unique<Tunnel>(
       context_.dispatcher(), std::move(client_), std::move(tunnel_upstream_), idle,
       [this](const Tunnel::Stats& stats) {
@@ -581,19 +665,53 @@ void ClientConnection::checkHello() {
 // ---- refusals, logging, the end -----------------------------------------------------------------
 
 void ClientConnection::refuseDecision(const policy::Decision& d) {
-  const policy::Environment* env = snapshot_->policy->environment("default");
+  countDecision(policy::Verdict::kDeny, d.reason);
   const policy::Host& host = head_->parsed.host;
   const uint16_t port = head_->parsed.port;
   refuse(403, proxyErrorFor(d), policy::reasonCode(d.reason), policy::reasonCode(d.reason),
-         policy::decisionSummary(d, env, host, port), policy::howToAllow(d, env, host, port),
+         policy::decisionSummary(d, env_, host, port), policy::howToAllow(d, env_, host, port),
          d.ruleId());
+}
+
+void ClientConnection::refuseSession(const SessionResult& result) {
+  // RFC 9110 §15.5.8: a 407 carries the challenge; JVM and .NET clients only send credentials
+  // after it.
+  static constexpr std::string_view kChallenge =
+      "Proxy-Authenticate: Basic realm=\"gatehouse\"\r\n";
+  common::ProxyStats& stats = context_.stats();
+  switch (result.status) {
+    case SessionStatus::kChallenge:
+      refuse(407, "http_request_denied", "session-required", "session required", result.reason,
+             "send Proxy-Authorization: Basic with the session id as user name and its proxy "
+             "credential as password (HTTP_PROXY=http://ID:CREDENTIAL@proxy:port)",
+             "", std::string(kChallenge));
+      return;
+    case SessionStatus::kExpired:
+      stats.authFailed(common::AuthFailure::kExpired);
+      refuse(407, "http_request_denied", "session-expired", "session expired", result.reason,
+             "ask the operator for a new session", "", std::string(kChallenge));
+      return;
+    case SessionStatus::kThrottled:
+      stats.authFailed(common::AuthFailure::kThrottled);
+      refuse(429, "http_request_denied", "auth-throttled", "too many failed authentications",
+             result.reason, "wait, then retry with a valid credential", "", "Retry-After: 1\r\n");
+      return;
+    default:
+      stats.authFailed(common::AuthFailure::kDenied);
+      refuse(407, "http_request_denied", "session-denied", "session credential refused",
+             result.reason, "check the session id and proxy credential", "",
+             std::string(kChallenge));
+      return;
+  }
 }
 
 void ClientConnection::refuse(int status, std::string_view proxy_error, std::string reason,
                               std::string details, std::string why, std::string how,
-                              std::string rule) {
+                              std::string rule, std::string extra_headers) {
   if (state_ == State::kClosed || state_ == State::kClosing) return;
+  context_.stats().refused(status);
   http::Refusal r;
+  r.extra_headers = std::move(extra_headers);
   r.status = status;
   r.proxy_error = proxy_error;
   r.reason = reason;
@@ -601,11 +719,7 @@ void ClientConnection::refuse(int status, std::string_view proxy_error, std::str
   for (char& c : details) c = c == '-' ? ' ' : c;
   r.details = std::move(details);
   r.rule = rule;
-  if (snapshot_) {
-    if (const policy::Environment* env = snapshot_->policy->environment("default")) {
-      r.environment = policy::environmentTag(*env);
-    }
-  }
+  if (env_ != nullptr) r.environment = policy::environmentTag(*env_);
   if (head_) {
     r.what = head_->method + " " + head_->parsed.host.authorityForm() + ":" +
              std::to_string(head_->parsed.port);
@@ -615,9 +729,11 @@ void ClientConnection::refuse(int status, std::string_view proxy_error, std::str
   r.why = std::move(why);
   r.how = std::move(how);
   r.close = true;
-  logRequest(status == 403 ? "deny" : "error", reason, rule, status);
+  logRequest(status == 403 || status == 407 || status == 429 ? "deny" : "error", reason, rule,
+             status);
   retireUpstream();
   connecting_.reset();
+  session_query_.reset();
   tunnel_upstream_.reset();
   client_->stopReading();
   pending_.clear();
@@ -629,6 +745,11 @@ void ClientConnection::refuse(int status, std::string_view proxy_error, std::str
 
 void ClientConnection::logRequest(const std::string& decision, const std::string& reason,
                                   const std::string& rule, int status) {
+  if (head_) {
+    common::ProxyStats& stats = context_.stats();
+    stats.bytes(kind(), common::Direction::kUp, bytes_up_);
+    stats.bytes(kind(), common::Direction::kDown, bytes_down_);
+  }
   if (!context_.decisionLog().enabled()) return;
   common::DecisionRecord rec;
   rec.time = std::chrono::system_clock::now();
@@ -641,10 +762,16 @@ void ClientConnection::logRequest(const std::string& decision, const std::string
   } else {
     rec.kind = "http";
   }
-  if (snapshot_) {
-    if (const policy::Environment* env = snapshot_->policy->environment("default")) {
-      rec.environment = policy::environmentTag(*env);
-    }
+  if (env_ != nullptr) rec.environment = policy::environmentTag(*env_);
+  if (session_) {
+    rec.session = session_->id;
+    rec.labels = session_->labels;
+  }
+  if (report_allowed_ && decision == "allow") rec.mode = "report";
+  if (shadow_ && env_ != nullptr && env_->shadow() != nullptr) {
+    rec.shadow_environment = policy::environmentTag(*env_->shadow());
+    rec.shadow_decision = policy::verdictName(shadow_->verdict);
+    rec.shadow_reason = policy::reasonCode(shadow_->reason);
   }
   rec.decision = decision;
   rec.reason = reason;
@@ -673,6 +800,8 @@ void ClientConnection::finish() {
   state_ = State::kClosed;
   timer_->disable();
   connecting_.reset();
+  session_query_.reset();
+  if (tunnel_) context_.stats().tunnelClosed();
   retireUpstream();
   if (tunnel_upstream_) tunnel_upstream_->close();
   // The tunnel, like this connection, may be inside one of its own callbacks: it is closed

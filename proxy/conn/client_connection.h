@@ -1,7 +1,8 @@
 // One client connection on the proxy listener: the request pipeline of SPEC §3 for every
 // request it carries, then forwarding (absolute-form HTTP) or a tunnel (CONNECT).
 //
-//   read head ─► parse strictly ─► name policy (no DNS before it) ─► connector (resolve,
+//   read head ─► parse strictly ─► session (407 / 429) ─► name policy of the session's
+//   environment (no DNS before it; report mode and shadow evaluated here) ─► connector (resolve,
 //   address guard, dial) ─► HTTP: re-serialised head + streamed body, response streamed back
 //                          CONNECT: 200, ClientHello read, SNI == host, then the tunnel
 //
@@ -55,7 +56,7 @@ class ClientConnection final : public event::DeferredDeletable,
  private:
   enum class State : uint8_t {
     kReadingHead,  // waiting for (the rest of) a request head
-    kConnecting,   // the name policy allowed it; resolving and dialing
+    kConnecting,   // a head arrived: identifying the session, deciding, resolving, dialing
     kForwarding,   // HTTP: request and response streaming
     kTunnelHello,  // CONNECT: 200 sent, reading the ClientHello
     kTunnel,       // CONNECT: bytes pumped by the tunnel
@@ -114,6 +115,12 @@ class ClientConnection final : public event::DeferredDeletable,
   }
   void handleParseResult(const http::ParseResult& result);
   void decide();
+  void onSession(SessionResult result);
+  void decidePolicy();
+  void evaluateShadow(const policy::Environment& env);
+  // Counts the request's policy decision once (the first call per request wins).
+  void countDecision(policy::Verdict verdict, policy::Reason reason);
+  common::RequestKind kind() const;
   void connectUpstream();
   // By value: the outcome must outlive the attempt, which refusing destroys.
   void onConnected(upstream::ConnectOutcome outcome);
@@ -128,8 +135,10 @@ class ClientConnection final : public event::DeferredDeletable,
                       std::string message);
 
   void refuse(int status, std::string_view proxy_error, std::string reason, std::string details,
-              std::string why, std::string how = "", std::string rule = "");
+              std::string why, std::string how = "", std::string rule = "",
+              std::string extra_headers = "");
   void refuseDecision(const policy::Decision& decision);
+  void refuseSession(const SessionResult& result);
   void logRequest(const std::string& decision, const std::string& reason, const std::string& rule,
                   int status);
   void armTimer();
@@ -152,7 +161,14 @@ class ClientConnection final : public event::DeferredDeletable,
 
   // The current request.
   std::optional<http::RequestHead> head_;
+  net::CancelHandlePtr session_query_;          // an asynchronous session resolution in flight
+  std::shared_ptr<const SessionInfo> session_;  // null: anonymous (the default environment)
+  std::string environment_ = "default";         // the environment the request is decided in
+  const policy::Environment* env_ = nullptr;    // in snapshot_; null if it does not exist
   policy::Decision decision_;
+  bool report_allowed_ = false;  // denied, but let through by report mode
+  bool decision_counted_ = false;
+  std::optional<policy::Decision> shadow_;  // the shadow environment's decision
   std::string client_text_;
   std::chrono::steady_clock::time_point started_;
   bool request_complete_ = false;

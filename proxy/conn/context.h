@@ -15,6 +15,8 @@
 
 #include "policy/policy.h"
 #include "proxy/common/decision_log.h"
+#include "proxy/common/stats.h"
+#include "proxy/conn/session.h"
 #include "proxy/event/dispatcher.h"
 #include "proxy/server/listener_config.h"
 #include "proxy/upstream/connector.h"
@@ -52,6 +54,9 @@ class ConnectionContext {
   virtual upstream::ConnectionPool& pool() = 0;
   virtual std::shared_ptr<const ProxySnapshot> snapshot() = 0;
   virtual common::DecisionLog& decisionLog() = 0;
+  // Who the client is and which environment applies (SPEC §6); asked once per request.
+  virtual SessionResolver& sessions() = 0;
+  virtual common::ProxyStats& stats() = 0;
   // The connection has ended: the owner forgets it and destroys it after the current callback.
   virtual void release(ClientConnection* connection) = 0;
 };

@@ -83,6 +83,13 @@ struct SessionQuery {
 class SessionResolver {
  public:
   virtual ~SessionResolver() = default;
+  // Loop thread. A resolver that can answer without waiting (a table lookup) answers here, and
+  // the core then does not call resolve() for this query; one that has to wait (a remote session
+  // service) returns nullopt. Never calls back.
+  virtual std::optional<SessionResult> resolveNow(const SessionQuery& query) {
+    (void)query;
+    return std::nullopt;
+  }
   // Loop thread. The callback runs exactly once, on the loop thread, never inline, never after
   // the returned handle is destroyed (destroying it cancels). `query` is only read during the
   // call. The resolver must outlive the returned handle.

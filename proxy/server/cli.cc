@@ -6,12 +6,13 @@
 
 #include "build_info.h"
 #include "control/config.h"
+#include "control/explain_request.h"
 #include "control/policy_cases.h"
+#include "control/session_environments.h"
 #include "policy/diff.h"
 #include "policy/explain.h"
 #include "policy/lint.h"
 #include "policy/policy.h"
-#include "proxy/http/target.h"
 #include "proxy/server/server.h"
 
 namespace gatehouse::server {
@@ -23,7 +24,7 @@ constexpr const char* kUsage = R"(usage: gatehouse [COMMAND] [OPTIONS]
 commands:
   serve [--config FILE]        run the proxy (the default command)
   check-config FILE            validate FILE; every problem with file:line:col; exit 1 on errors
-  explain [--config FILE] [--environment NAME] [--method M] URL|HOST[:PORT]
+  explain [--config FILE] [--environment NAME | --session ID] [--method M] URL|HOST[:PORT]
                                the decision for a destination, its reason and the entry that
                                decided, without network access; exit 0 allow, 1 deny, 2 error
   policy test FILE [--config CFG]
@@ -112,85 +113,27 @@ int usageError(std::ostream& err, const std::string& message) {
 
 // ---- explain ---------------------------------------------------------------------------------
 
-struct Destination {
-  std::optional<policy::Host> host;
-  uint16_t port = 0;
-  std::string error;  // malformed target
-};
-
-// URL (http:// or https://) or HOST[:PORT] (port 443 when omitted).
-Destination parseDestination(const std::string& text) {
-  Destination d;
-  http::TargetParse p;
-  if (text.find("://") != std::string::npos) {
-    p = http::parseAbsoluteForm(text, http::AbsoluteFormOptions{true});
-  } else {
-    p = http::parseAuthorityForm(text);
-    if (p.error == http::TargetError::kMissingPort) {
-      p = http::parseAuthorityForm(text + ":443");
-    }
-  }
-  if (!p.ok()) {
-    d.error = p.message();
-    return d;
-  }
-  d.host = p.target->host;
-  d.port = p.target->port;
-  return d;
-}
-
-struct Verdict {
-  policy::Decision decision;
-  const policy::Environment* env = nullptr;
-  std::vector<std::pair<std::string, policy::Decision>> addresses;  // checked static answers
-  bool resolved_statically = false;
-};
-
-// SPEC §3 steps 3 and 6 without network access: the name policy, then the address guard for an
-// IP literal or for the [resolver] static answers of the name.
-Verdict decide(const Loaded& l, const std::string& env_name, const std::string& method,
-               const policy::Host& host, uint16_t port) {
-  Verdict v;
-  v.env = l.policy->environment(env_name);
-  policy::RequestInfo req{env_name, method, &host, port};
-  v.decision = l.policy->check(req);
-  if (!v.decision.allowed()) return v;
-  if (host.isIp()) {
-    policy::Decision a = l.policy->checkResolved(req, host.ip);
-    v.addresses.emplace_back(host.text, a);
-    if (!a.allowed()) v.decision = a;
-    return v;
-  }
-  for (const auto& s : l.config.resolver.static_hosts) {
-    if (s.name != host.text) continue;
-    v.resolved_statically = true;
-    bool any_allowed = false;
-    std::optional<policy::Decision> first_denied;
-    for (const std::string& text : s.addresses) {
-      auto ip = policy::IpAddress::parse(text);
-      if (!ip) continue;
-      policy::Decision a = l.policy->checkResolved(req, *ip);
-      v.addresses.emplace_back(ip->toString(), a);
-      any_allowed = any_allowed || a.allowed();
-      if (!a.allowed() && !first_denied) first_denied = a;
-    }
-    // The proxy dials only addresses that passed; with none left the request is refused.
-    if (!any_allowed && first_denied) v.decision = *first_denied;
-  }
-  return v;
-}
-
 int cmdExplain(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  Args a = parseArgs(args, 1, {"config", "environment", "method"}, {});
+  Args a = parseArgs(args, 1, {"config", "environment", "method", "session"}, {});
   if (!a.error.empty()) return usageError(err, a.error);
   if (a.positional.size() != 1) return usageError(err, "explain needs one URL or HOST[:PORT]");
+  if (a.options.contains("environment") && a.options.contains("session")) {
+    return usageError(err, "give --environment or --session, not both");
+  }
   Loaded l = load(optionOr(a, "config", ""));
   if (!l.ok()) {
     printIssues(l.issues, err);
     return kExitUsage;
   }
-  const std::string env_name = optionOr(a, "environment", "default");
-  const std::string method = optionOr(a, "method", "GET");
+  std::string env_name = optionOr(a, "environment", "default");
+  if (auto it = a.options.find("session"); it != a.options.end()) {
+    auto s = std::find_if(l.config.sessions.begin(), l.config.sessions.end(),
+                          [&](const control::SessionConfig& c) { return c.id == it->second; });
+    if (s == l.config.sessions.end()) {
+      return usageError(err, "no [[sessions]] with id '" + it->second + "' in the configuration");
+    }
+    env_name = s->domains.empty() ? s->environment : control::sessionEnvironmentName(s->id);
+  }
   const policy::Environment* env = l.policy->environment(env_name);
   if (env == nullptr) {
     std::string names;
@@ -198,37 +141,46 @@ int cmdExplain(const std::vector<std::string>& args, std::ostream& out, std::ost
     return usageError(err, "no environment '" + env_name + "' (environments: " + names + ")");
   }
 
-  Destination dest = parseDestination(a.positional[0]);
-  if (!dest.host) {
+  control::ExplainQuery query{env_name, optionOr(a, "method", "GET"), a.positional[0]};
+  control::ExplainResult v = control::explainRequest(*l.policy, l.config.resolver, query);
+  if (v.malformed()) {
     out << "deny malformed-target\n"
         << "  target:      " << a.positional[0] << "\n"
-        << "  why:         " << dest.error << "\n"
+        << "  why:         " << v.error << "\n"
         << "  environment: " << policy::environmentTag(*env) << "\n";
     return kExitDenied;
   }
-  Verdict v = decide(l, env_name, method, *dest.host, dest.port);
   const policy::Decision& d = v.decision;
+  const policy::Host& host = *v.host;
   out << policy::verdictName(d.verdict) << ' ' << policy::reasonCode(d.reason) << '\n';
-  out << "  destination: " << dest.host->authorityForm() << ':' << dest.port << '\n';
+  out << "  destination: " << host.authorityForm() << ':' << v.port << '\n';
   out << "  environment: " << policy::environmentTag(*env) << " (level "
       << policy::accessLevelName(env->level()) << ")\n";
   out << "  rule:        " << (d.ruleId().empty() ? "-" : d.ruleId()) << '\n';
   if (d.rule != nullptr && d.rule->pos.line > 0) {
     out << "  entry at:    " << d.rule->pos.toString() << '\n';
   }
-  out << "  why:         " << policy::decisionSummary(d, env, *dest.host, dest.port) << '\n';
+  out << "  why:         " << policy::decisionSummary(d, env, host, v.port) << '\n';
   for (const auto& [addr, ad] : v.addresses) {
     out << "  address:     " << addr << " -> " << policy::verdictName(ad.verdict) << ' '
         << (ad.allowed() && ad.exemption == nullptr ? "public" : ad.ruleId()) << '\n';
   }
-  if (d.allowed() && !dest.host->isIp() && !v.resolved_statically) {
+  if (v.report_allowed) {
+    out << "  mode:        report: the proxy lets this request through and logs the denial\n";
+  }
+  if (v.shadow) {
+    out << "  shadow:      " << policy::environmentTag(*env->shadow()) << " would "
+        << policy::verdictName(v.shadow->verdict) << " (" << policy::reasonCode(v.shadow->reason)
+        << ")\n";
+  }
+  if (d.allowed() && !host.isIp() && !v.resolved_statically) {
     out << "  note:        the resolved addresses are checked by the address guard when a request "
            "is made (not resolved here)\n";
   }
   if (!d.allowed()) {
-    out << "  to allow:    " << policy::howToAllow(d, env, *dest.host, dest.port) << '\n';
+    out << "  to allow:    " << policy::howToAllow(d, env, host, v.port) << '\n';
   }
-  return d.allowed() ? kExitOk : kExitDenied;
+  return v.proxyAllows() ? kExitOk : kExitDenied;
 }
 
 // ---- check-config, policy test/lint/diff, version, serve ---------------------------------------
@@ -286,17 +238,18 @@ int cmdPolicyTest(const std::vector<std::string>& args, std::ostream& out, std::
       got = "error";
       detail = "no environment '" + c.environment + "'";
     } else {
-      Destination dest = parseDestination(c.url);
-      if (!dest.host) {
+      control::ExplainResult v = control::explainRequest(
+          *l.policy, l.config.resolver, control::ExplainQuery{c.environment, c.method, c.url});
+      if (v.malformed()) {
         got = "deny";
         got_reason = "malformed-target";
-        detail = dest.error;
+        detail = v.error;
       } else {
-        Verdict v = decide(l, c.environment, c.method, *dest.host, dest.port);
+        // The policy's decision (a report-mode environment still decides "deny").
         got = policy::verdictName(v.decision.verdict);
         got_reason = policy::reasonCode(v.decision.reason);
         detail = "rule " + (v.decision.ruleId().empty() ? "-" : v.decision.ruleId()) + ": " +
-                 policy::decisionSummary(v.decision, env, *dest.host, dest.port);
+                 policy::decisionSummary(v.decision, env, *v.host, v.port);
       }
     }
     const std::string want = c.expect_allow ? "allow" : "deny";

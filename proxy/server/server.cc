@@ -1,5 +1,6 @@
 #include "proxy/server/server.h"
 
+#include <openssl/crypto.h>
 #include <sys/prctl.h>
 #include <uv.h>
 
@@ -9,7 +10,13 @@
 #include <thread>
 #include <vector>
 
+#include "control/admin_server.h"
 #include "control/config.h"
+#include "control/control_api.h"
+#include "control/metrics.h"
+#include "control/session_environments.h"
+#include "control/session_resolver.h"
+#include "control/session_store.h"
 #include "policy/explain.h"
 #include "proxy/conn/context.h"
 #include "proxy/event/dispatcher.h"
@@ -24,7 +31,7 @@ using Loaded = control::LoadedConfig;
 Loaded load(const std::string& path) { return control::loadAndCompile(path); }
 
 // The proxy's own endpoints: the listen address, or every local address for a wildcard one.
-std::vector<policy::Endpoint> selfEndpoints(const net::SocketAddress& listen) {
+std::vector<policy::Endpoint> endpointsOf(const net::SocketAddress& listen) {
   std::vector<policy::Endpoint> out;
   const bool wildcard =
       listen.ip == policy::IpAddress::v4(0) || listen.ip == policy::IpAddress::v6({});
@@ -59,10 +66,10 @@ FILE* openDecisionLog(const std::string& where, bool& owned, std::ostream& err) 
   return f;
 }
 
-class Server final {
+class Server final : public control::ControlPlane {
  public:
   Server(std::string path, std::ostream& out, std::ostream& err)
-      : path_(std::move(path)), out_(out), err_(err) {}
+      : path_(std::move(path)), out_(out), err_(err), api_(*this) {}
 
   int run() {
     Loaded l = load(path_);
@@ -72,9 +79,13 @@ class Server final {
       return 2;
     }
     config_ = l.config;
+    if (!loadToken(config_, true)) return 2;
     bool owned = false;
     FILE* log_file = openDecisionLog(config_.log.decisions, owned, err_);
-    log_ = std::make_unique<common::DecisionLog>(log_file, owned);
+    log_ = std::make_unique<common::DecisionLog>(
+        log_file, owned, static_cast<size_t>(std::max(0, config_.log.recent_decisions)));
+    sessions_ =
+        std::make_shared<control::SessionStore>(config_.sessions, config_.listener.require_session);
 
     auto listen = net::parseSocketAddress(config_.listener.address);
     if (!listen) {
@@ -87,7 +98,12 @@ class Server final {
     // A first snapshot for the workers' construction; the one with self endpoints follows.
     publish(l.policy, config_);
     for (int i = 0; i < n; ++i) {
-      auto w = std::make_unique<Worker>(i, snapshots_, *log_, connections_);
+      std::shared_ptr<const control::SessionStore> store = sessions_;
+      server::WorkerShared shared{
+          snapshots_, *log_, metrics_, connections_, [store](event::Dispatcher& d) {
+            return std::make_unique<control::StoreSessionResolver>(d, store);
+          }};
+      auto w = std::make_unique<Worker>(i, std::move(shared));
       std::string error;
       if (!w->init(*listen, config_.listener, config_.resolver, error)) {
         err_ << "gatehouse: " << error << '\n';
@@ -98,25 +114,185 @@ class Server final {
       workers_.push_back(std::move(w));
     }
     bound_ = workers_.front()->address();
-    l.policy->setSelfEndpoints(selfEndpoints(bound_));
+    if (!config_.admin.address.empty()) {
+      auto admin_address = net::parseSocketAddress(config_.admin.address);
+      std::string error;
+      if (admin_address) {
+        admin_ = control::AdminServer::listen(
+            main_, *admin_address,
+            [this](const control::AdminRequest& r) { return api_.handle(r); }, {}, error);
+      } else {
+        error = "bad [admin] address " + config_.admin.address;
+      }
+      if (admin_ == nullptr) {
+        err_ << "gatehouse: " << error << '\n';
+        return 2;
+      }
+    }
+    l.policy->setSelfEndpoints(selfEndpoints());
     publish(l.policy, config_);
 
     // Handlers first: whoever waits for the line below may signal right after it.
     installSignals();
+    purge_timer_ = main_.createTimer([this] { purgeExpiredSessions(); });
+    purge_timer_->enable(kPurgeInterval);
     for (auto& w : workers_) w->start();
+    ready_ = true;
     err_ << "gatehouse: listening on " << bound_.toString() << " (" << n << " worker"
-         << (n == 1 ? "" : "s") << ", generation " << generation_ << ")" << std::endl;
+         << (n == 1 ? "" : "s") << ", generation " << generation_ << ")";
+    if (admin_) err_ << "; control API on " << admin_->address().toString();
+    err_ << std::endl;
     main_.run();
     return exit_status_;
   }
 
+  // control::ControlPlane (main thread).
+  std::shared_ptr<const conn::ProxySnapshot> snapshot() const override {
+    return snapshots_.current();
+  }
+  const net::ResolverConfig& resolver() const override { return config_.resolver; }
+  control::SessionStore& sessions() override { return *sessions_; }
+  control::Metrics& metrics() override { return metrics_; }
+  const common::DecisionLog& decisions() const override { return *log_; }
+  bool ready() const override { return ready_ && !draining_; }
+
+  Outcome reload() override {
+    Outcome out;
+    Loaded l = load(path_);
+    out.issues = l.issues;
+    std::shared_ptr<policy::PolicySnapshot> policy;
+    if (l.policy != nullptr) {
+      // Dynamic sessions stay across reloads: their environments must still exist.
+      for (const control::SessionView& v : sessions_->list()) {
+        if (v.dynamic && l.policy->environment(v.base_environment) == nullptr) {
+          out.issues.push_back(
+              policy::ConfigIssue{policy::ConfigIssue::Severity::kError,
+                                  {},
+                                  "environment '" + v.base_environment +
+                                      "' is used by the dynamic session " + v.info->id,
+                                  "keep the environment, or delete the session first"});
+        }
+      }
+      if (!policy::hasErrors(out.issues)) {
+        policy =
+            compileServing(l.config, control::dynamicSessionEnvironments(*sessions_), out.issues);
+      }
+    }
+    if (policy == nullptr || !loadToken(l.config, false)) {
+      for (const auto& i : out.issues) err_ << i.toString() << '\n';
+      err_ << "gatehouse: reload failed; keeping generation " << generation_ << std::endl;
+      metrics_.reloads(control::Metrics::ReloadResult::kFailed).Increment();
+      out.generation = generation_;
+      return out;
+    }
+    if (l.config.admin.address != config_.admin.address) {
+      err_ << "gatehouse: [admin] address changes take effect at the next start" << std::endl;
+    }
+    config_ = l.config;
+    for (auto& w : workers_) w->reconfigure(config_.resolver, config_.listener);
+    publish(policy, config_);
+    // After the publish: new static sessions may name environments that only now exist.
+    sessions_->replaceStatic(config_.sessions, config_.listener.require_session);
+    metrics_.reloads(control::Metrics::ReloadResult::kOk).Increment();
+    err_ << "gatehouse: reloaded " << (path_.empty() ? "<built-in defaults>" : path_)
+         << ": generation " << generation_;
+    for (const auto& e : policy->environments()) {
+      if (e->name().find(':') == std::string::npos) err_ << ", " << policy::environmentTag(*e);
+    }
+    err_ << std::endl;
+    out.ok = true;
+    out.generation = generation_;
+    return out;
+  }
+
+  Outcome publishSessionEnvironments(
+      const std::vector<control::SessionEnvironmentSpec>& dynamic) override {
+    Outcome out;
+    std::shared_ptr<policy::PolicySnapshot> policy = compileServing(config_, dynamic, out.issues);
+    if (policy == nullptr) {
+      out.generation = generation_;
+      return out;
+    }
+    publish(policy, config_);
+    out.ok = true;
+    out.generation = generation_;
+    return out;
+  }
+
  private:
+  static constexpr std::chrono::seconds kPurgeInterval{30};
+  // Expired dynamic sessions stay listed (and refused with "session expired") this long.
+  static constexpr std::chrono::hours kExpiredRetention{1};
+
+  // The configuration's policy with the environments of every session that has inline domains
+  // (static ones from `config`, dynamic ones given), its self endpoints set.
+  std::shared_ptr<policy::PolicySnapshot> compileServing(
+      const control::Config& config, const std::vector<control::SessionEnvironmentSpec>& dynamic,
+      policy::ConfigIssues& issues) {
+    std::vector<control::SessionEnvironmentSpec> specs =
+        control::sessionEnvironmentSpecs(config.sessions);
+    specs.insert(specs.end(), dynamic.begin(), dynamic.end());
+    policy::ConfigIssues compile_issues;
+    policy::PolicyConfig merged =
+        control::withSessionEnvironments(config.policy, specs, compile_issues);
+    policy::PolicyCompile compiled;
+    if (!policy::hasErrors(compile_issues)) compiled = policy::compilePolicy(merged);
+    compile_issues.insert(compile_issues.end(), compiled.issues.begin(), compiled.issues.end());
+    // Warnings were reported when the file was loaded; only new errors matter here.
+    for (auto& i : compile_issues) {
+      if (i.severity == policy::ConfigIssue::Severity::kError) issues.push_back(std::move(i));
+    }
+    if (compiled.snapshot == nullptr || policy::hasErrors(issues)) return nullptr;
+    compiled.snapshot->setSelfEndpoints(selfEndpoints());
+    return compiled.snapshot;
+  }
+
+  // The proxy's own endpoints: the proxy listener and the admin listener.
+  std::vector<policy::Endpoint> selfEndpoints() const {
+    std::vector<policy::Endpoint> out = endpointsOf(bound_);
+    if (admin_) {
+      std::vector<policy::Endpoint> admin = endpointsOf(admin_->address());
+      out.insert(out.end(), admin.begin(), admin.end());
+    }
+    return out;
+  }
+
+  // Reads [admin] token_file into the API; at startup a problem stops the server, on reload it
+  // fails the reload.
+  bool loadToken(const control::Config& config, bool starting) {
+    if (config.admin.address.empty() || config.admin.token_file.empty()) {
+      api_.setToken("");
+      return true;
+    }
+    std::string token, error, warning;
+    if (!control::loadAdminToken(config.admin.token_file, token, error, warning)) {
+      err_ << "gatehouse: " << error << (starting ? "; not starting" : "") << std::endl;
+      return false;
+    }
+    if (!warning.empty()) err_ << "gatehouse: warning: " << warning << std::endl;
+    api_.setToken(token);
+    OPENSSL_cleanse(token.data(), token.size());
+    return true;
+  }
+
+  void purgeExpiredSessions() {
+    std::vector<std::string> purged =
+        sessions_->purgeExpired(std::chrono::system_clock::now() - kExpiredRetention);
+    if (!purged.empty()) {
+      // Their environments go with them.
+      Outcome o = publishSessionEnvironments(control::dynamicSessionEnvironments(*sessions_));
+      (void)o;
+    }
+    purge_timer_->enable(kPurgeInterval);
+  }
+
   void publish(std::shared_ptr<policy::PolicySnapshot> policy, const control::Config& config) {
     auto snap = std::make_shared<conn::ProxySnapshot>();
     snap->listener = config.listener;
     snap->policy = std::move(policy);
     snap->generation = ++generation_;
     snapshots_.publish(std::move(snap));
+    metrics_.configGeneration().Set(static_cast<double>(generation_));
   }
 
   void installSignals() {
@@ -138,23 +314,6 @@ class Server final {
     add(SIGINT, [](uv_signal_t* h, int) {
       if (auto* self = static_cast<Server*>(h->data)) self->drain();
     });
-  }
-
-  void reload() {
-    Loaded l = load(path_);
-    if (l.policy == nullptr) {
-      for (const auto& i : l.issues) err_ << i.toString() << '\n';
-      err_ << "gatehouse: reload failed; keeping generation " << generation_ << std::endl;
-      return;
-    }
-    l.policy->setSelfEndpoints(selfEndpoints(bound_));
-    config_ = l.config;
-    for (auto& w : workers_) w->reconfigure(config_.resolver, config_.listener);
-    publish(l.policy, config_);
-    err_ << "gatehouse: reloaded " << (path_.empty() ? "<built-in defaults>" : path_)
-         << ": generation " << generation_;
-    for (const auto& e : l.policy->environments()) err_ << ", " << policy::environmentTag(*e);
-    err_ << std::endl;
   }
 
   void drain() {
@@ -184,6 +343,8 @@ class Server final {
     err_ << "gatehouse: stopped"
          << (active > 0 ? " (closed connections at the drain deadline)" : "") << std::endl;
     drain_timer_.reset();
+    purge_timer_.reset();
+    admin_.reset();
     for (auto& s : signals_) s->close();
     main_.exit();
   }
@@ -192,17 +353,23 @@ class Server final {
   std::ostream& out_;
   std::ostream& err_;
   control::Config config_;
+  control::Metrics metrics_;
   std::unique_ptr<common::DecisionLog> log_;
+  std::shared_ptr<control::SessionStore> sessions_;
   conn::SnapshotHolder snapshots_;
   std::atomic<int> connections_{0};
   uint64_t generation_ = 0;
   std::vector<std::unique_ptr<Worker>> workers_;
   net::SocketAddress bound_;
   event::UvDispatcher main_;
+  control::ControlApi api_;
+  std::unique_ptr<control::AdminServer> admin_;
   std::vector<std::unique_ptr<event::UvHandle<uv_signal_t>>> signals_;
+  bool ready_ = false;
   bool draining_ = false;
   std::chrono::steady_clock::time_point drain_deadline_;
   event::TimerPtr drain_timer_;
+  event::TimerPtr purge_timer_;
   int exit_status_ = 0;
 };
 

@@ -6,9 +6,13 @@
 
 namespace gatehouse::server {
 
-Worker::Worker(int index, const conn::SnapshotHolder& snapshots, common::DecisionLog& log,
-               std::atomic<int>& connections)
-    : index_(index), snapshots_(snapshots), log_(log), connections_(connections) {}
+Worker::Worker(int index, WorkerShared shared)
+    : index_(index),
+      snapshots_(shared.snapshots),
+      log_(shared.log),
+      stats_(shared.stats),
+      connections_(shared.connections),
+      sessions_(shared.make_resolver(dispatcher_)) {}
 
 Worker::~Worker() {
   if (thread_.joinable()) stop();
@@ -16,6 +20,7 @@ Worker::~Worker() {
   rejected_.clear();
   retired_.clear();
   pool_.reset();
+  sessions_.reset();
   connector_.reset();
   resolver_.reset();
   listener_.reset();
@@ -103,6 +108,7 @@ void Worker::onAccept(std::unique_ptr<net::TcpConnection> connection) {
     return;
   }
   active_.fetch_add(1);
+  stats_.connectionOpened();
   auto client = std::make_unique<conn::ClientConnection>(*this, std::move(connection));
   conn::ClientConnection* raw = client.get();
   clients_.push_back(std::move(client));
@@ -133,6 +139,7 @@ void Worker::release(conn::ClientConnection* connection) {
       clients_.erase(it);
       active_.fetch_sub(1);
       connections_.fetch_sub(1);
+      stats_.connectionClosed();
       return;
     }
   }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <list>
 #include <memory>
 #include <string>
@@ -21,10 +22,19 @@
 
 namespace gatehouse::server {
 
+// What every worker shares with the server; owned by the server, outliving the workers.
+struct WorkerShared {
+  const conn::SnapshotHolder& snapshots;
+  common::DecisionLog& log;
+  common::ProxyStats& stats;
+  std::atomic<int>& connections;  // process-wide count of client connections
+  // Makes the worker's session resolver, on its loop (called on the worker's dispatcher).
+  std::function<std::unique_ptr<conn::SessionResolver>(event::Dispatcher&)> make_resolver;
+};
+
 class Worker final : public conn::ConnectionContext {
  public:
-  Worker(int index, const conn::SnapshotHolder& snapshots, common::DecisionLog& log,
-         std::atomic<int>& connections);
+  Worker(int index, WorkerShared shared);
   ~Worker() override;
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -51,6 +61,8 @@ class Worker final : public conn::ConnectionContext {
   upstream::ConnectionPool& pool() override { return *pool_; }
   std::shared_ptr<const conn::ProxySnapshot> snapshot() override { return snapshots_.current(); }
   common::DecisionLog& decisionLog() override { return log_; }
+  conn::SessionResolver& sessions() override { return *sessions_; }
+  common::ProxyStats& stats() override { return stats_; }
   void release(conn::ClientConnection* connection) override;
 
  private:
@@ -75,6 +87,7 @@ class Worker final : public conn::ConnectionContext {
   int index_;
   const conn::SnapshotHolder& snapshots_;
   common::DecisionLog& log_;
+  common::ProxyStats& stats_;
   std::atomic<int>& connections_;  // process-wide
   std::atomic<int> active_{0};     // this worker's
   event::UvDispatcher dispatcher_;
@@ -83,6 +96,7 @@ class Worker final : public conn::ConnectionContext {
   std::unique_ptr<net::CaresResolver> resolver_;
   std::unique_ptr<upstream::Connector> connector_;
   std::unique_ptr<upstream::ConnectionPool> pool_;
+  std::unique_ptr<conn::SessionResolver> sessions_;
   struct Retired {
     std::unique_ptr<net::CaresResolver> resolver;
     std::unique_ptr<upstream::Connector> connector;

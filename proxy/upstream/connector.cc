@@ -25,8 +25,11 @@ class Attempt final : public net::CancelHandle {
       deliver_ip_->enable(std::chrono::milliseconds(0));
       return;
     }
-    query_ = resolver.resolve(request_.host.text, [this](const net::DnsAnswer& answer) {
+    const auto asked = std::chrono::steady_clock::now();
+    query_ = resolver.resolve(request_.host.text, [this, asked](const net::DnsAnswer& answer) {
       query_.reset();
+      outcome_.dns_status = answer.status;
+      outcome_.dns_time = std::chrono::steady_clock::now() - asked;
       onAnswer(answer);
     });
   }
@@ -98,9 +101,11 @@ class Attempt final : public net::CancelHandle {
     }
     net::SocketAddress to{allowed_[next_++], request_.port};
     outcome_.address = to;
-    connection_ = net::TcpConnection::connect(dispatcher_.loop(), to, [this](int status) {
+    const auto dialed = std::chrono::steady_clock::now();
+    connection_ = net::TcpConnection::connect(dispatcher_.loop(), to, [this, dialed](int status) {
       timer_->disable();
       if (status == 0) {
+        outcome_.connect_time = std::chrono::steady_clock::now() - dialed;
         outcome_.connection = std::move(connection_);
         finish();
         return;

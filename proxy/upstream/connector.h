@@ -12,6 +12,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,11 @@ struct ConnectOutcome {
   std::string message;        // one sentence for the body and the log
   policy::Decision decision;  // the address guard's decision when it refused every address
   std::vector<std::string> refused_addresses;  // addresses the guard refused ("10.0.0.5 private")
+  // For metrics: the DNS lookup when there was one (none for an IP literal), and how long the
+  // successful dial took.
+  std::optional<net::DnsStatus> dns_status;
+  std::chrono::steady_clock::duration dns_time{};
+  std::chrono::steady_clock::duration connect_time{};
   bool ok() const { return connection != nullptr; }
 };
 

@@ -363,7 +363,8 @@ std::string GatehouseConfig::toToml() const {
     t.append(key).append(" = ").append(value).append("\n");
   }
   t += "\n[log]\ndecisions = \"stdout\"\n";
-  t += "\n[admin]\naddress = \"\"\n";
+  t += "\n[admin]\naddress = " + tomlString(admin_address) + "\n";
+  if (!admin_token_file.empty()) t += "token_file = " + tomlString(admin_token_file) + "\n";
   t += "\n[environment]\nlevel = " + tomlString(level) + "\n";
   t += "domains = " + tomlList(domains) + "\n";
   t += "deny = " + tomlList(deny) + "\n";
@@ -379,6 +380,7 @@ std::string GatehouseConfig::toToml() const {
          tomlList(static_hosts[i].second);
   }
   t += " }\n";
+  if (!extra.empty()) t += "\n" + extra + "\n";
   return t;
 }
 
@@ -418,6 +420,11 @@ std::unique_ptr<Gatehouse> Gatehouse::start(const std::string& config_text, std:
   if (g->port_ == 0) {
     *error = "cannot read the port; stderr:\n" + err;
     return nullptr;
+  }
+  static constexpr std::string_view kAdmin = "; control API on 127.0.0.1:";
+  if (size_t a = err.find(kAdmin, p); a != std::string::npos) {
+    g->admin_port_ =
+        static_cast<uint16_t>(std::strtoul(err.c_str() + a + kAdmin.size(), nullptr, 10));
   }
   return g;
 }
@@ -1018,7 +1025,7 @@ void ProxyTest::TearDown() {
       const bool alive = proxy_->alive();
       EXPECT_TRUE(alive) << "INV-ALIVE: the proxy exited; stderr:\n" << proxy_->stderrText();
       if (alive) {
-        auto probe = exchange(getRequest(at("origin.test")));
+        auto probe = exchange(getRequest(at("origin.test"), "/small", probe_headers_));
         EXPECT_TRUE(probe.has_value() && probe->status == 200 && probe->body == kSmallBody)
             << "INV-ALIVE: the probe request was not answered";
         const auto status = proxy_->stop();

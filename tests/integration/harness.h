@@ -163,6 +163,10 @@ struct GatehouseConfig {
   std::vector<std::string> dns_servers;
   int dns_timeout_ms = 0;  // 0: the default
   std::vector<std::pair<std::string, std::vector<std::string>>> static_hosts;
+  std::string admin_address;     // [admin] address; "" = no control API
+  std::string admin_token_file;  // [admin] token_file
+  // Raw TOML appended at the end: [environments.X], [[sessions]], ... (no table above).
+  std::string extra;
 
   std::string toToml() const;
 };
@@ -176,6 +180,8 @@ class Gatehouse final {
   ~Gatehouse();
 
   uint16_t port() const { return port_; }
+  // The control API's port (0 when the listening line names none).
+  uint16_t adminPort() const { return admin_port_; }
   pid_t pid() const { return process_->pid(); }
   const std::string& configPath() const { return config_path_; }
   Subprocess& process() { return *process_; }
@@ -205,6 +211,7 @@ class Gatehouse final {
   std::string config_path_;
   std::unique_ptr<Subprocess> process_;
   uint16_t port_ = 0;
+  uint16_t admin_port_ = 0;
 };
 
 // ---- JSON ------------------------------------------------------------------------------------
@@ -364,6 +371,8 @@ class ProxyTest : public ::testing::Test {
   bool stopped_ = false;
   // Tests that contact a canary on purpose clear this.
   bool expect_canaries_untouched_ = true;
+  // Extra header lines of the INV-ALIVE probe (e.g. a session's Proxy-Authorization).
+  std::string probe_headers_;
 };
 
 }  // namespace gatehouse::testing

@@ -140,8 +140,9 @@ TEST_F(MetricsTest, CountersAppearWithExactLabelSetsAndValues) {
   metrics_.bytes(Metrics::Kind::kConnect, Metrics::Direction::kDown).Increment(4096);
   metrics_.dnsResults(net::DnsStatus::kNxDomain).Increment();
   metrics_.reloads(Metrics::ReloadResult::kFailed).Increment();
-  metrics_.authFailures().Increment();
-  metrics_.shadowDisagreements(Metrics::ShadowDisagreement::kWouldAllow).Increment();
+  metrics_.authFailures(Metrics::AuthFailure::kExpired).Increment();
+  metrics_.shadowDecisions(Metrics::ShadowOutcome::kWouldAllow, Reason::kAllowListed).Increment();
+  metrics_.reportAllowedCount(Reason::kPortNotAllowed).Increment(2);
   metrics_.gitPushes(Metrics::PushResult::kRefused).Increment();
 
   const Exposition e = scrape();
@@ -164,8 +165,15 @@ TEST_F(MetricsTest, CountersAppearWithExactLabelSetsAndValues) {
   EXPECT_EQ(e.value("gatehouse_dns_results_total", {{"status", "ok"}}), 0);
   EXPECT_EQ(e.value("gatehouse_config_reloads_total", {{"result", "failed"}}), 1);
   EXPECT_EQ(e.value("gatehouse_config_reloads_total", {{"result", "ok"}}), 0);
-  EXPECT_EQ(e.value("gatehouse_auth_failures_total", {}), 1);
-  EXPECT_EQ(e.value("gatehouse_shadow_disagreements_total", {{"reason", "would-allow"}}), 1);
+  EXPECT_EQ(e.value("gatehouse_auth_failures_total", {{"result", "expired"}}), 1);
+  EXPECT_EQ(e.value("gatehouse_auth_failures_total", {{"result", "denied"}}), 0);
+  EXPECT_EQ(e.value("gatehouse_shadow_decisions_total",
+                    {{"outcome", "would-allow"}, {"reason", "allow-listed"}}),
+            1);
+  EXPECT_EQ(e.value("gatehouse_shadow_decisions_total",
+                    {{"outcome", "agree"}, {"reason", "allow-listed"}}),
+            0);
+  EXPECT_EQ(e.value("gatehouse_report_allowed_total", {{"reason", "port-not-allowed"}}), 2);
   EXPECT_EQ(e.value("gatehouse_git_pushes_total", {{"result", "refused"}}), 1);
   EXPECT_EQ(e.value("gatehouse_git_pushes_total", {{"result", "accepted"}}), 0);
   // A label set that is not one of the pre-built ones does not exist.
@@ -252,7 +260,8 @@ TEST_F(MetricsTest, EveryFamilyHasHelpTypeAndAConventionalName) {
       "gatehouse_config_reloads_total",
       "gatehouse_sessions_active",
       "gatehouse_auth_failures_total",
-      "gatehouse_shadow_disagreements_total",
+      "gatehouse_shadow_decisions_total",
+      "gatehouse_report_allowed_total",
       "gatehouse_git_pushes_total",
   };
   std::set<std::string> families;
@@ -302,19 +311,20 @@ TEST_F(MetricsTest, SeriesCountIsWhatTheEnumsImply) {
       {"gatehouse_config_generation", 1},
       {"gatehouse_config_reloads_total", Metrics::kReloadResultCount},
       {"gatehouse_sessions_active", 1},
-      {"gatehouse_auth_failures_total", 1},
-      {"gatehouse_shadow_disagreements_total", Metrics::kShadowDisagreementCount},
+      {"gatehouse_auth_failures_total", Metrics::kAuthFailureCount},
+      {"gatehouse_shadow_decisions_total", Metrics::kShadowOutcomeCount * kReasonCount},
+      {"gatehouse_report_allowed_total", kReasonCount},
       {"gatehouse_git_pushes_total", Metrics::kPushResultCount},
   };
   std::map<std::string, size_t> actual;
   for (const auto& [name, label_sets] : series) actual[name] = label_sets.size();
   EXPECT_EQ(actual, expected);
 
-  // 93 counter and gauge samples (60 requests, 8 decisions, 6 bytes, 6 DNS results, 2 each
-  // for refusals, reloads, shadow disagreements and git pushes, 5 unlabelled), and two
-  // histograms of (buckets + +Inf + _sum + _count) samples each.
+  // 133 counter and gauge samples (60 requests, 30 shadow decisions, 10 report-allowed,
+  // 8 decisions, 6 bytes, 6 DNS results, 3 auth failures, 2 each for refusals, reloads and git
+  // pushes, 4 unlabelled), and two histograms of (buckets + +Inf + _sum + _count) samples each.
   const size_t histogram_samples = Metrics::latencyBuckets().size() + 3;
-  EXPECT_EQ(e.samples.size(), 93 + 2 * histogram_samples);
+  EXPECT_EQ(e.samples.size(), 133 + 2 * histogram_samples);
   EXPECT_EQ(expected.at("gatehouse_requests_total"), 60u);
 }
 
@@ -326,8 +336,9 @@ TEST_F(MetricsTest, LabelValuesCannotCarryHostsOrPaths) {
   const Exposition e = parse(text);
   ASSERT_FALSE(e.samples.empty());
 
-  const std::set<std::string> allowed_keys = {
-      "kind", "decision", "reason", "level", "status", "result", "direction", "status_class", "le"};
+  const std::set<std::string> allowed_keys = {"kind",    "decision", "reason",    "level",
+                                              "status",  "result",   "direction", "status_class",
+                                              "outcome", "le"};
   for (const Sample& sample : e.samples) {
     for (const auto& [key, value] : sample.labels) {
       SCOPED_TRACE(::testing::Message() << sample.name << ' ' << key << '=' << value);
@@ -393,10 +404,59 @@ TEST(MetricsNames, LabelValueNames) {
   EXPECT_EQ(Metrics::statusClassOf(505), Metrics::StatusClass::k5xx);
   EXPECT_STREQ(reloadResultName(Metrics::ReloadResult::kOk), "ok");
   EXPECT_STREQ(reloadResultName(Metrics::ReloadResult::kFailed), "failed");
-  EXPECT_STREQ(shadowDisagreementName(Metrics::ShadowDisagreement::kWouldAllow), "would-allow");
-  EXPECT_STREQ(shadowDisagreementName(Metrics::ShadowDisagreement::kWouldDeny), "would-deny");
+  EXPECT_STREQ(shadowOutcomeName(Metrics::ShadowOutcome::kAgree), "agree");
+  EXPECT_STREQ(shadowOutcomeName(Metrics::ShadowOutcome::kWouldAllow), "would-allow");
+  EXPECT_STREQ(shadowOutcomeName(Metrics::ShadowOutcome::kWouldDeny), "would-deny");
+  EXPECT_STREQ(authFailureName(Metrics::AuthFailure::kThrottled), "throttled");
   EXPECT_STREQ(pushResultName(Metrics::PushResult::kAccepted), "accepted");
   EXPECT_STREQ(pushResultName(Metrics::PushResult::kRefused), "refused");
+}
+
+}  // namespace
+}  // namespace gatehouse::control
+
+namespace gatehouse::control {
+namespace {
+
+// The proxy core reports through common::ProxyStats; each event lands in its family.
+TEST(MetricsAsProxyStats, EventsMoveTheirSeries) {
+  Metrics metrics;
+  common::ProxyStats& stats = metrics;
+  stats.connectionOpened();
+  stats.connectionOpened();
+  stats.connectionClosed();
+  stats.tunnelOpened();
+  stats.decided(common::RequestKind::kConnect, AccessLevel::kCustom, Verdict::kDeny,
+                Reason::kHostDenied);
+  stats.reportAllowed(Reason::kHostDenied);
+  stats.shadowDecided(common::ShadowOutcome::kWouldDeny, Reason::kHostNotAllowed);
+  stats.refused(407);
+  stats.refused(503);
+  stats.authFailed(common::AuthFailure::kThrottled);
+  stats.bytes(common::RequestKind::kHttp, common::Direction::kUp, 10);
+  stats.bytes(common::RequestKind::kHttp, common::Direction::kUp, 0);
+  stats.dnsLookup(net::DnsStatus::kOk, std::chrono::milliseconds(3));
+  stats.upstreamConnected(std::chrono::microseconds(200));
+
+  EXPECT_EQ(metrics.clientConnections().Value(), 1);
+  EXPECT_EQ(metrics.tunnels().Value(), 1);
+  EXPECT_EQ(
+      metrics.requests(common::RequestKind::kConnect, Verdict::kDeny, Reason::kHostDenied).Value(),
+      1);
+  EXPECT_EQ(metrics.decisions(AccessLevel::kCustom, Verdict::kDeny).Value(), 1);
+  EXPECT_EQ(metrics.reportAllowedCount(Reason::kHostDenied).Value(), 1);
+  EXPECT_EQ(
+      metrics.shadowDecisions(common::ShadowOutcome::kWouldDeny, Reason::kHostNotAllowed).Value(),
+      1);
+  EXPECT_EQ(metrics.refusals(Metrics::StatusClass::k4xx).Value(), 1);
+  EXPECT_EQ(metrics.refusals(Metrics::StatusClass::k5xx).Value(), 1);
+  EXPECT_EQ(metrics.authFailures(common::AuthFailure::kThrottled).Value(), 1);
+  EXPECT_EQ(metrics.bytes(common::RequestKind::kHttp, common::Direction::kUp).Value(), 10);
+  EXPECT_EQ(metrics.dnsResults(net::DnsStatus::kOk).Value(), 1);
+  EXPECT_NE(metrics.serialize().find("gatehouse_dns_lookup_duration_seconds_count 1"),
+            std::string::npos);
+  EXPECT_NE(metrics.serialize().find("gatehouse_upstream_connect_duration_seconds_count 1"),
+            std::string::npos);
 }
 
 }  // namespace

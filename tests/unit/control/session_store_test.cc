@@ -214,7 +214,136 @@ TEST(SessionStore, RequiredFollowsDynamicSessionsByDefault) {
   EXPECT_EQ(store.identify(query("192.0.2.1", ""), system_clock::now()).status,
             SessionStatus::kChallenge);
   EXPECT_TRUE(store.remove(added.id));
-  EXPECT_FALSE(store.required());
+  // Sticky: the deleted session's clients must not become anonymous users of the default
+  // environment.
+  EXPECT_TRUE(store.required());
+  EXPECT_EQ(store
+                .identify(query("192.0.2.1", basic(added.id + ":" + added.proxy_credential)),
+                          system_clock::now())
+                .status,
+            SessionStatus::kDenied);
+}
+
+TEST(SessionStore, WithoutSessionsCredentialsAreIgnored) {
+  // The sidecar case: HTTP_PROXY=http://user:pass@... must keep working without sessions.
+  SessionStore store({});
+  EXPECT_EQ(store.identify(query("192.0.2.1", basic("user:pass")), system_clock::now()).status,
+            SessionStatus::kAnonymous);
+  EXPECT_EQ(store.identify(query("192.0.2.1", "Bearer x"), system_clock::now()).status,
+            SessionStatus::kAnonymous);
+  // Unless sessions are required: then there is nobody to be.
+  SessionStore required({}, true);
+  EXPECT_EQ(required.identify(query("192.0.2.1", basic("user:pass")), system_clock::now()).status,
+            SessionStatus::kDenied);
+  EXPECT_EQ(required.identify(query("192.0.2.1", ""), system_clock::now()).status,
+            SessionStatus::kChallenge);
+}
+
+TEST(SessionStore, ReplaceStaticKeepsDynamicSessions) {
+  SessionStore store(staticSessions());
+  AddedSession dynamic = store.add(conn::SessionInfo{"", "web-dev", {}});
+  ASSERT_TRUE(dynamic.ok);
+  store.replaceStatic({session("sbx-9", "data", kSecretThree, {})}, false);
+  EXPECT_FALSE(store.get("sbx-1").has_value());  // gone with the old config
+  ASSERT_TRUE(store.get("sbx-9").has_value());
+  EXPECT_FALSE(store.get("sbx-9")->dynamic);
+  ASSERT_TRUE(store.get(dynamic.id).has_value());
+  EXPECT_FALSE(store.required());  // explicitly not required now
+  const auto now = system_clock::now();
+  EXPECT_EQ(
+      store.identify(query("192.0.2.1", basic(std::string("sbx-1:") + kSecretOne)), now).status,
+      SessionStatus::kDenied);
+  SessionResult nine =
+      store.identify(query("192.0.2.1", basic(std::string("sbx-9:") + kSecretThree)), now);
+  ASSERT_EQ(nine.status, SessionStatus::kIdentified);
+  EXPECT_EQ(nine.session->environment, "data");
+  EXPECT_EQ(
+      store.identify(query("192.0.2.1", basic(dynamic.id + ":" + dynamic.proxy_credential)), now)
+          .status,
+      SessionStatus::kIdentified);
+  // Not required and no credential: anonymous.
+  EXPECT_EQ(store.identify(query("192.0.2.1", ""), now).status, SessionStatus::kAnonymous);
+}
+
+TEST(SessionStore, AddWithChosenIdAndDetails) {
+  SessionStore store({});
+  NewSession s;
+  s.id = store.newId();
+  ASSERT_EQ(s.id.rfind("dyn-", 0), 0u);
+  EXPECT_EQ(s.id.size(), 4u + 24u);
+  s.environment = "session:" + s.id;
+  s.base_environment = "web-dev";
+  s.domains = {"**.example.dev"};
+  s.labels = {"team=web"};
+  s.clients = {"192.0.2.0/24"};
+  AddedSession added = store.add(s);
+  ASSERT_TRUE(added.ok) << added.error;
+  EXPECT_EQ(added.id, s.id);
+  std::optional<SessionView> v = store.get(s.id);
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->info->environment, "session:" + s.id);
+  EXPECT_EQ(v->base_environment, "web-dev");
+  EXPECT_EQ(v->domains, std::vector<std::string>{"**.example.dev"});
+  EXPECT_EQ(v->info->labels, std::vector<std::string>{"team=web"});
+  EXPECT_TRUE(v->dynamic);
+  // The same id again is refused, and the first session is untouched.
+  AddedSession again = store.add(s);
+  EXPECT_FALSE(again.ok);
+  EXPECT_TRUE(again.proxy_credential.empty());
+  EXPECT_EQ(store
+                .identify(query("192.0.2.7", basic(s.id + ":" + added.proxy_credential)),
+                          system_clock::now())
+                .status,
+            SessionStatus::kIdentified);
+  NewSession bad;
+  bad.clients = {"not-a-cidr"};
+  EXPECT_FALSE(store.add(bad).ok);
+}
+
+TEST(SessionStore, UpdateChangesOnlyWhatIsGiven) {
+  SessionStore store(staticSessions());
+  AddedSession added = store.add(conn::SessionInfo{"", "web-dev", {"a"}});
+  ASSERT_TRUE(added.ok);
+  SessionPatch patch;
+  patch.environment = "data";
+  patch.base_environment = "data";
+  EXPECT_EQ(store.update(added.id, patch), "");
+  std::optional<SessionView> v = store.get(added.id);
+  EXPECT_EQ(v->info->environment, "data");
+  EXPECT_EQ(v->info->labels, std::vector<std::string>{"a"});
+  const std::string auth = basic(added.id + ":" + added.proxy_credential);
+  // The credential survives the change.
+  SessionResult r = store.identify(query("192.0.2.1", auth), system_clock::now());
+  ASSERT_EQ(r.status, SessionStatus::kIdentified);
+  EXPECT_EQ(r.session->environment, "data");
+  // Expire it now: refused from the next request on.
+  SessionPatch expire;
+  expire.expires = system_clock::now() - std::chrono::seconds(1);
+  EXPECT_EQ(store.update(added.id, expire), "");
+  EXPECT_EQ(store.identify(query("192.0.2.1", auth), system_clock::now()).status,
+            SessionStatus::kExpired);
+  EXPECT_NE(store.update("sbx-1", patch), "");  // static
+  EXPECT_NE(store.update("nope", patch), "");
+  SessionPatch bad;
+  bad.clients = std::vector<std::string>{"300.0.0.1/32"};
+  EXPECT_NE(store.update(added.id, bad), "");
+}
+
+TEST(SessionStore, PurgeExpiredRemovesOnlyOldDynamicSessions) {
+  SessionStore store(staticSessions());
+  const auto now = system_clock::now();
+  AddedSession old_one =
+      store.add(conn::SessionInfo{"", "web-dev", {}, now - std::chrono::hours(2)});
+  AddedSession recent =
+      store.add(conn::SessionInfo{"", "web-dev", {}, now - std::chrono::seconds(5)});
+  AddedSession live = store.add(conn::SessionInfo{"", "web-dev", {}, now + std::chrono::hours(1)});
+  ASSERT_TRUE(old_one.ok && recent.ok && live.ok);
+  const size_t statics = staticSessions().size();
+  EXPECT_EQ(store.activeCount(now), statics + 1);
+  EXPECT_EQ(store.purgeExpired(now - std::chrono::hours(1)), std::vector<std::string>{old_one.id});
+  EXPECT_FALSE(store.get(old_one.id).has_value());
+  EXPECT_TRUE(store.get(recent.id).has_value());  // still named as expired for a while
+  EXPECT_EQ(store.list().size(), statics + 2);
 }
 
 TEST(SessionStore, Expiry) {
