@@ -10,6 +10,7 @@
 
 #include "proxy/http/message.h"
 #include "proxy/http/request_parser.h"
+#include "proxy/http/responses.h"
 
 namespace gatehouse::control {
 
@@ -24,83 +25,6 @@ constexpr std::chrono::milliseconds kLingerTimeout{2000};
 constexpr size_t kLingerMaxBytes = size_t{1} << 20;
 
 constexpr std::string_view kInternalError = "internal error";
-
-const char* reasonPhrase(int status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 201:
-      return "Created";
-    case 202:
-      return "Accepted";
-    case 204:
-      return "No Content";
-    case 301:
-      return "Moved Permanently";
-    case 302:
-      return "Found";
-    case 303:
-      return "See Other";
-    case 304:
-      return "Not Modified";
-    case 307:
-      return "Temporary Redirect";
-    case 308:
-      return "Permanent Redirect";
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 406:
-      return "Not Acceptable";
-    case 408:
-      return "Request Timeout";
-    case 409:
-      return "Conflict";
-    case 410:
-      return "Gone";
-    case 411:
-      return "Length Required";
-    case 412:
-      return "Precondition Failed";
-    case 413:
-      return "Content Too Large";
-    case 414:
-      return "URI Too Long";
-    case 415:
-      return "Unsupported Media Type";
-    case 417:
-      return "Expectation Failed";
-    case 422:
-      return "Unprocessable Content";
-    case 428:
-      return "Precondition Required";
-    case 429:
-      return "Too Many Requests";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 500:
-      return "Internal Server Error";
-    case 501:
-      return "Not Implemented";
-    case 502:
-      return "Bad Gateway";
-    case 503:
-      return "Service Unavailable";
-    case 504:
-      return "Gateway Timeout";
-    case 505:
-      return "HTTP Version Not Supported";
-    default:
-      return "";  // the reason phrase may be empty (RFC 9112 §4)
-  }
-}
 
 // RFC 9110 §5.6.2 tchar.
 bool isTokenChar(unsigned char c) {
@@ -152,7 +76,7 @@ std::string serialize(const AdminResponse& r, bool head_request, bool close) {
   out += "HTTP/1.1 ";
   out += std::to_string(r.status);
   out += ' ';
-  out += reasonPhrase(r.status);
+  out += http::statusText(r.status);
   out += "\r\n";
   if (!no_content) {
     if (!r.content_type.empty() && validValue(r.content_type)) {

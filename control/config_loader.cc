@@ -23,6 +23,7 @@
 
 #include "control/config.h"
 #include "control/session_environments.h"
+#include "control/session_managers.h"
 #include "policy/host.h"
 #include "policy/ip.h"
 
@@ -51,30 +52,12 @@ std::string inQuotes(std::string_view s) {
   return out;
 }
 
-// Optimal string alignment distance: a transposition ("wrokers") counts as one edit, the most
-// common typo in hand-written keys.
-size_t editDistance(std::string_view a, std::string_view b) {
-  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
-  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    }
-  }
-  return d[a.size()][b.size()];
-}
-
 // The closest candidate within kMaxSuggestionDistance edits, or "" when none is close.
 std::string closest(std::string_view word, const std::vector<std::string>& candidates) {
   std::string best;
   size_t best_distance = kMaxSuggestionDistance + 1;
   for (const std::string& c : candidates) {
-    size_t distance = editDistance(word, c);
+    size_t distance = policy::editDistance(word, c);
     if (distance < best_distance) {
       best = c;
       best_distance = distance;
@@ -733,6 +716,12 @@ class ConfigReader final {
       r_.error(at, "[[sessions]] environment " + inQuotes(name) + " is not defined",
                suggestionHint(name, names, "define [environments." + name + "] or use one of"));
     }
+    if (config_.listener.session_manager == "none" && !config_.sessions.empty()) {
+      r_.error(config_.sessions.front().pos,
+               "[[sessions]] are configured but [listener] session_manager is \"none\", so no "
+               "client could use them",
+               "remove the [[sessions]] tables, or set session_manager = \"builtin\"");
+    }
   }
 
  private:
@@ -744,7 +733,7 @@ class ConfigReader final {
         {"address", "workers", "header_timeout_ms", "idle_timeout_ms", "connect_timeout_ms",
          "response_timeout_ms", "tunnel_idle_timeout_ms", "drain_timeout_ms", "max_connections",
          "max_header_bytes", "max_headers", "max_uri_bytes", "allow_missing_sni", "allow_non_tls",
-         "allow_ech", "require_session"});
+         "allow_ech", "require_session", "session_manager"});
     if (r_.readString(t, where, "address", listener.address, &listener.address_pos)) {
       checkEndpointValue(where, "address", listener.address, listener.address_pos, 0,
                          "127.0.0.1:3128", "");
@@ -774,6 +763,16 @@ class ConfigReader final {
         r_.typeError(*node, where, "require_session", "a boolean",
                      "write true or false; leave require_session out for \"auto\" (required "
                      "whenever a session exists)");
+      }
+    }
+    if (r_.readString(t, where, "session_manager", listener.session_manager,
+                      &listener.session_manager_pos)) {
+      const std::vector<std::string> names = builtinSessionManagers().names();
+      if (std::find(names.begin(), names.end(), listener.session_manager) == names.end()) {
+        r_.error(listener.session_manager_pos,
+                 where + " session_manager " + inQuotes(listener.session_manager) +
+                     " is not a session manager",
+                 suggestionHint(listener.session_manager, names, "use one of"));
       }
     }
   }

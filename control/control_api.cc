@@ -289,7 +289,8 @@ bool loadAdminToken(const std::string& path, std::string& token, std::string& er
   if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077) != 0) {
     warning = "[admin] token_file " + path + " is readable by other users; chmod 600 it";
   }
-  char buffer[4097];
+  // Room for the longest token and whitespace around it (echo's trailing newline at least).
+  char buffer[8193];
   size_t n = std::fread(buffer, 1, sizeof buffer, f);
   std::fclose(f);
   std::string_view text(buffer, n);
@@ -302,7 +303,7 @@ bool loadAdminToken(const std::string& path, std::string& token, std::string& er
   const bool printable = std::all_of(text.begin(), text.end(), [](char c) {
     return static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f;
   });
-  if (n > 4096 || text.size() < 16 || !printable) {
+  if (n == sizeof buffer || text.size() > 4096 || text.size() < 16 || !printable) {
     error = "[admin] token_file " + path +
             " must hold one token of 16 to 4096 printable characters (e.g. openssl rand -hex 32)";
     OPENSSL_cleanse(buffer, sizeof buffer);
@@ -577,6 +578,11 @@ std::vector<SessionEnvironmentSpec> ControlApi::dynamicSpecs(
 }
 
 AdminResponse ControlApi::createSession(const AdminRequest& request) {
+  if (!plane_.dynamicSessions()) {
+    return error(409,
+                 "the session manager in use ([listener] session_manager) does not accept "
+                 "sessions created through the API");
+  }
   std::shared_ptr<const conn::ProxySnapshot> snap = plane_.snapshot();
   SessionFields f;
   if (std::string err = readSessionFields(request.body, *snap->policy, f); !err.empty()) {

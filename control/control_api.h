@@ -13,7 +13,9 @@
 // `Authorization: Bearer <token>` (compared as SHA-256 digests in constant time). Without one,
 // /v1/ reads are open (the listener is loopback-only then: the loader refuses anything else)
 // and every state-changing call is refused, so a forgotten token never leaves sessions open to
-// whoever reaches the port. Errors are JSON: {"error": "..."}; they never repeat request bytes.
+// whoever reaches the port. Errors are JSON: {"error": "..."}; they may name the field or value
+// at fault, never a credential or the token. Authorization is checked before the route, so an
+// unauthorised caller learns nothing about which /v1/ paths exist.
 //
 // Threading: everything runs on the server's main loop thread (the admin listener's), which is
 // also where SIGHUP reloads run, so API calls and reloads never interleave.
@@ -49,6 +51,8 @@ class ControlPlane {
   virtual const common::DecisionLog& decisions() const = 0;
   // False while starting or draining (GET /readyz answers 503).
   virtual bool ready() const = 0;
+  // Whether the session manager accepts sessions created through the API.
+  virtual bool dynamicSessions() const = 0;
 
   struct Outcome {
     bool ok = false;

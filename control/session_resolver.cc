@@ -34,6 +34,11 @@ class Delivery final : public net::CancelHandle {
 
 }  // namespace
 
+net::CancelHandlePtr deliverLater(event::Dispatcher& dispatcher, conn::SessionResult result,
+                                  std::function<void(conn::SessionResult)> done) {
+  return std::make_unique<Delivery>(dispatcher, std::move(result), std::move(done));
+}
+
 StoreSessionResolver::StoreSessionResolver(event::Dispatcher& dispatcher,
                                            std::shared_ptr<const SessionStore> store)
     : dispatcher_(dispatcher), store_(std::move(store)) {}
@@ -45,8 +50,8 @@ std::optional<conn::SessionResult> StoreSessionResolver::resolveNow(
 
 net::CancelHandlePtr StoreSessionResolver::resolve(const conn::SessionQuery& query,
                                                    std::function<void(conn::SessionResult)> done) {
-  conn::SessionResult result = store_->identify(query, std::chrono::system_clock::now());
-  return std::make_unique<Delivery>(dispatcher_, std::move(result), std::move(done));
+  return deliverLater(dispatcher_, store_->identify(query, std::chrono::system_clock::now()),
+                      std::move(done));
 }
 
 }  // namespace gatehouse::control

@@ -17,6 +17,11 @@
 
 namespace gatehouse::control {
 
+// Delivers `result` to `done` from a 0 ms timer on `dispatcher` (never inline); destroying the
+// returned handle cancels the delivery. For resolvers whose answer is known at once.
+net::CancelHandlePtr deliverLater(event::Dispatcher& dispatcher, conn::SessionResult result,
+                                  std::function<void(conn::SessionResult)> done);
+
 class StoreSessionResolver final : public conn::SessionResolver {
  public:
   // `dispatcher` must outlive the resolver and every handle it returned.

@@ -4,7 +4,9 @@
 // "file:line:col: what is wrong — how to fix it" for each problem, all of them at once.
 #pragma once
 
+#include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace gatehouse::policy {
@@ -34,5 +36,9 @@ struct ConfigIssue {
 using ConfigIssues = std::vector<ConfigIssue>;
 
 bool hasErrors(const ConfigIssues& issues);
+
+// Optimal string alignment distance: a transposition ("wrokers") counts as one edit, the most
+// common typo in hand-written keys and names. For "did you mean" hints.
+size_t editDistance(std::string_view a, std::string_view b);
 
 }  // namespace gatehouse::policy

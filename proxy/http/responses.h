@@ -26,6 +26,7 @@ struct Refusal {
   std::string extra_headers;  // complete header lines ("Retry-After: 1\r\n"), appended verbatim
 };
 
+// The RFC 9110 reason phrase ("" for codes without one; the phrase may be empty).
 const char* statusText(int status);
 
 // The full response bytes.

@@ -36,6 +36,9 @@ struct ListenerConfig {
   // Whether every client must be identified as a session (SPEC §6); unset = "auto": required
   // whenever at least one session (static or dynamic) exists.
   std::optional<bool> require_session;
+  // Which session manager identifies clients (control/session_managers.h): "builtin" or "none".
+  std::string session_manager = "builtin";
+  policy::SourcePos session_manager_pos;
 };
 
 // [log]

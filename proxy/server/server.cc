@@ -15,7 +15,7 @@
 #include "control/control_api.h"
 #include "control/metrics.h"
 #include "control/session_environments.h"
-#include "control/session_resolver.h"
+#include "control/session_managers.h"
 #include "control/session_store.h"
 #include "policy/explain.h"
 #include "proxy/conn/context.h"
@@ -97,12 +97,18 @@ class Server final : public control::ControlPlane {
 
     // A first snapshot for the workers' construction; the one with self endpoints follows.
     publish(l.policy, config_);
+    // The session manager named by the config (the loader checked the name).
+    const control::SessionManagerRegistry managers = control::builtinSessionManagers();
+    const control::SessionManagerRegistry::Factory* factory =
+        managers.find(config_.listener.session_manager);
+    if (factory == nullptr) {
+      err_ << "gatehouse: no session manager '" << config_.listener.session_manager << "'\n";
+      return 2;
+    }
+    session_manager_ = (*factory)(sessions_);
     for (int i = 0; i < n; ++i) {
-      std::shared_ptr<const control::SessionStore> store = sessions_;
-      server::WorkerShared shared{
-          snapshots_, *log_, metrics_, connections_, [store](event::Dispatcher& d) {
-            return std::make_unique<control::StoreSessionResolver>(d, store);
-          }};
+      server::WorkerShared shared{snapshots_, *log_, metrics_, connections_,
+                                  session_manager_.make_resolver};
       auto w = std::make_unique<Worker>(i, std::move(shared));
       std::string error;
       if (!w->init(*listen, config_.listener, config_.resolver, error)) {
@@ -155,6 +161,7 @@ class Server final : public control::ControlPlane {
   control::Metrics& metrics() override { return metrics_; }
   const common::DecisionLog& decisions() const override { return *log_; }
   bool ready() const override { return ready_ && !draining_; }
+  bool dynamicSessions() const override { return session_manager_.dynamic_sessions; }
 
   Outcome reload() override {
     Outcome out;
@@ -187,6 +194,10 @@ class Server final : public control::ControlPlane {
     }
     if (l.config.admin.address != config_.admin.address) {
       err_ << "gatehouse: [admin] address changes take effect at the next start" << std::endl;
+    }
+    if (l.config.listener.session_manager != config_.listener.session_manager) {
+      err_ << "gatehouse: [listener] session_manager changes take effect at the next start"
+           << std::endl;
     }
     config_ = l.config;
     for (auto& w : workers_) w->reconfigure(config_.resolver, config_.listener);
@@ -356,6 +367,7 @@ class Server final : public control::ControlPlane {
   control::Metrics metrics_;
   std::unique_ptr<common::DecisionLog> log_;
   std::shared_ptr<control::SessionStore> sessions_;
+  control::SessionManager session_manager_;
   conn::SnapshotHolder snapshots_;
   std::atomic<int> connections_{0};
   uint64_t generation_ = 0;

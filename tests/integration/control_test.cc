@@ -442,6 +442,19 @@ TEST_F(ControlTest, TwoSessionsAreIsolatedByCredentialAndBySourceAddress) {
   EXPECT_EQ(api("DELETE", "/v1/sessions/cred-a").status, 409);
 }
 
+TEST_F(ControlTest, SessionManagerNoneServesEveryClientTheDefaultEnvironment) {
+  config_.listener["session_manager"] = "\"none\"";
+  config_.extra = environments();
+  ASSERT_NO_FATAL_FAILURE(startProxy());
+  // Credentials or not, the default environment decides.
+  EXPECT_EQ(get("origin.test", proxyAuth("someone", "anything-at-all"))->status, 200);
+  EXPECT_EQ(get("origin.test")->status, 200);
+  EXPECT_EQ(get("other.test", proxyAuth("someone", "anything-at-all"))->status, 403);
+  ApiResponse r = api("POST", "/v1/sessions", R"({"environment":"alpha"})");
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_NE(r.json["error"].get<std::string>().find("session_manager"), std::string::npos);
+}
+
 TEST_F(ControlTest, FailedCredentialsAreThrottledPerClientAddress) {
   config_.extra = probeSession() + environments() +
                   "[[sessions]]\nid = \"s\"\nenvironment = \"alpha\"\n" + "credential_sha256 = \"" +
