@@ -127,4 +127,23 @@ std::vector<SessionEnvironmentSpec> sessionEnvironmentSpecs(
   return specs;
 }
 
+std::shared_ptr<policy::PolicySnapshot> compileServingPolicy(
+    const Config& config, const std::vector<SessionEnvironmentSpec>& dynamic,
+    policy::ConfigIssues& errors) {
+  std::vector<SessionEnvironmentSpec> specs = sessionEnvironmentSpecs(config.sessions);
+  specs.insert(specs.end(), dynamic.begin(), dynamic.end());
+  policy::ConfigIssues issues;
+  policy::PolicyConfig merged = withSessionEnvironments(config.policy, specs, issues);
+  policy::PolicyCompile compiled;
+  if (!policy::hasErrors(issues)) compiled = policy::compilePolicy(merged);
+  issues.insert(issues.end(), compiled.issues.begin(), compiled.issues.end());
+  bool failed = compiled.snapshot == nullptr;
+  for (policy::ConfigIssue& i : issues) {
+    if (i.severity != policy::ConfigIssue::Severity::kError) continue;
+    failed = true;
+    errors.push_back(std::move(i));
+  }
+  return failed ? nullptr : compiled.snapshot;
+}
+
 }  // namespace gatehouse::control

@@ -6,11 +6,14 @@
 // server on the static and dynamic sessions before each policy compile. Any thread.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "control/config.h"
 #include "control/session_config.h"
+#include "policy/policy.h"
 #include "policy/policy_config.h"
 #include "policy/source.h"
 
@@ -44,5 +47,12 @@ policy::PolicyConfig withSessionEnvironments(policy::PolicyConfig config,
 // The specs of the config's static sessions, one per session, in order.
 std::vector<SessionEnvironmentSpec> sessionEnvironmentSpecs(
     const std::vector<SessionConfig>& sessions);
+
+// The policy a running proxy serves: the configuration's policy with the environments of its
+// static sessions and of `dynamic` (the control API's sessions with inline domains). Only errors
+// are appended to `errors` (warnings were reported when the file was loaded); null on errors.
+std::shared_ptr<policy::PolicySnapshot> compileServingPolicy(
+    const Config& config, const std::vector<SessionEnvironmentSpec>& dynamic,
+    policy::ConfigIssues& errors);
 
 }  // namespace gatehouse::control

@@ -240,22 +240,10 @@ class Server final : public control::ControlPlane {
   std::shared_ptr<policy::PolicySnapshot> compileServing(
       const control::Config& config, const std::vector<control::SessionEnvironmentSpec>& dynamic,
       policy::ConfigIssues& issues) {
-    std::vector<control::SessionEnvironmentSpec> specs =
-        control::sessionEnvironmentSpecs(config.sessions);
-    specs.insert(specs.end(), dynamic.begin(), dynamic.end());
-    policy::ConfigIssues compile_issues;
-    policy::PolicyConfig merged =
-        control::withSessionEnvironments(config.policy, specs, compile_issues);
-    policy::PolicyCompile compiled;
-    if (!policy::hasErrors(compile_issues)) compiled = policy::compilePolicy(merged);
-    compile_issues.insert(compile_issues.end(), compiled.issues.begin(), compiled.issues.end());
-    // Warnings were reported when the file was loaded; only new errors matter here.
-    for (auto& i : compile_issues) {
-      if (i.severity == policy::ConfigIssue::Severity::kError) issues.push_back(std::move(i));
-    }
-    if (compiled.snapshot == nullptr || policy::hasErrors(issues)) return nullptr;
-    compiled.snapshot->setSelfEndpoints(selfEndpoints());
-    return compiled.snapshot;
+    std::shared_ptr<policy::PolicySnapshot> policy =
+        control::compileServingPolicy(config, dynamic, issues);
+    if (policy != nullptr) policy->setSelfEndpoints(selfEndpoints());
+    return policy;
   }
 
   // The proxy's own endpoints: the proxy listener and the admin listener.

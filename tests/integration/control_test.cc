@@ -3,7 +3,6 @@
 // (127.0.0.2 / 127.0.0.3), report and shadow modes, /metrics moving by exactly what was sent,
 // explain agreeing with the proxy, and reloads under load.
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 
 #include <atomic>
@@ -16,35 +15,17 @@
 #include <vector>
 
 #include "tests/integration/harness.h"
+#include "tests/unit/test_credentials.h"
 
 namespace gatehouse::testing {
 namespace {
 
+using testing_credentials::base64;
+using testing_credentials::sha256Hex;
+
 using Json = nlohmann::json;
 
 constexpr char kToken[] = "test-admin-token-0123456789abcdef";
-
-std::string base64(std::string_view raw) {
-  std::string out(4 * ((raw.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(raw.data()),
-                          static_cast<int>(raw.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
-std::string sha256Hex(std::string_view data) {
-  unsigned char digest[32];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kDigits[digest[i] >> 4]);
-    out.push_back(kDigits[digest[i] & 15]);
-  }
-  return out;
-}
 
 std::string proxyAuth(const std::string& id, const std::string& secret) {
   return "Proxy-Authorization: Basic " + base64(id + ":" + secret) + "\r\n";

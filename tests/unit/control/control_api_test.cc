@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,10 +24,14 @@
 #include "control/config.h"
 #include "control/session_environments.h"
 #include "policy/policy.h"
+#include "tests/unit/test_credentials.h"
 #include "tests/unit/test_text.h"
 
 namespace gatehouse::control {
 namespace {
+
+using testing_credentials::base64;
+using testing_credentials::hex;
 
 using Json = nlohmann::json;
 using std::chrono::system_clock;
@@ -83,25 +86,6 @@ Config loadConfig(const std::string& text) {
   return l.config;
 }
 
-// What the server does (proxy/server/server.cc compileServing): the static sessions' and the
-// given dynamic sessions' environments on top of the configuration's policy. Errors only.
-std::shared_ptr<policy::PolicySnapshot> compileServing(
-    const Config& config, const std::vector<SessionEnvironmentSpec>& dynamic,
-    policy::ConfigIssues& issues) {
-  std::vector<SessionEnvironmentSpec> specs = sessionEnvironmentSpecs(config.sessions);
-  specs.insert(specs.end(), dynamic.begin(), dynamic.end());
-  policy::ConfigIssues compile_issues;
-  policy::PolicyConfig merged = withSessionEnvironments(config.policy, specs, compile_issues);
-  policy::PolicyCompile compiled;
-  if (!policy::hasErrors(compile_issues)) compiled = policy::compilePolicy(merged);
-  compile_issues.insert(compile_issues.end(), compiled.issues.begin(), compiled.issues.end());
-  for (auto& i : compile_issues) {
-    if (i.severity == policy::ConfigIssue::Severity::kError) issues.push_back(std::move(i));
-  }
-  if (compiled.snapshot == nullptr || policy::hasErrors(issues)) return nullptr;
-  return compiled.snapshot;
-}
-
 class FakePlane final : public ControlPlane {
  public:
   FakePlane()
@@ -109,7 +93,7 @@ class FakePlane final : public ControlPlane {
         sessions_(config_.sessions, config_.listener.require_session),
         log_(nullptr, /*owned=*/false, /*recent=*/50) {
     policy::ConfigIssues issues;
-    std::shared_ptr<policy::PolicySnapshot> p = compileServing(config_, {}, issues);
+    std::shared_ptr<policy::PolicySnapshot> p = compileServingPolicy(config_, {}, issues);
     EXPECT_NE(p, nullptr) << describe(issues);
     publish(std::move(p));
   }
@@ -130,7 +114,7 @@ class FakePlane final : public ControlPlane {
     out.issues = l.issues;
     if (!l.ok()) return out;
     std::shared_ptr<policy::PolicySnapshot> p =
-        compileServing(l.config, dynamicSessionEnvironments(sessions_), out.issues);
+        compileServingPolicy(l.config, dynamicSessionEnvironments(sessions_), out.issues);
     if (p == nullptr) return out;
     config_ = l.config;
     publish(std::move(p));
@@ -145,7 +129,7 @@ class FakePlane final : public ControlPlane {
     published_ = dynamic;
     Outcome out;
     out.generation = generation_;
-    std::shared_ptr<policy::PolicySnapshot> p = compileServing(config_, dynamic, out.issues);
+    std::shared_ptr<policy::PolicySnapshot> p = compileServingPolicy(config_, dynamic, out.issues);
     if (p == nullptr) return out;
     publish(std::move(p));
     out.ok = true;
@@ -186,25 +170,6 @@ class FakePlane final : public ControlPlane {
   int publish_calls_ = 0;
   std::vector<SessionEnvironmentSpec> published_;
 };
-
-std::string base64(std::string_view raw) {
-  std::string out(4 * ((raw.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(raw.data()),
-                          static_cast<int>(raw.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
-std::string hex(const Sha256& digest) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (uint8_t b : digest) {
-    out.push_back(kDigits[b >> 4]);
-    out.push_back(kDigits[b & 15]);
-  }
-  return out;
-}
 
 std::optional<std::string> header(const AdminResponse& r, const std::string& name) {
   for (const auto& [n, v] : r.headers) {

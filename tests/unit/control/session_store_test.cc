@@ -3,15 +3,20 @@
 #include "control/session_store.h"
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 
 #include <atomic>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "tests/unit/test_credentials.h"
+
 namespace gatehouse::control {
 namespace {
+
+using testing_credentials::base64;
+using testing_credentials::basic;
+using testing_credentials::hex;
 
 using conn::SessionQuery;
 using conn::SessionResult;
@@ -20,29 +25,6 @@ using std::chrono::system_clock;
 
 constexpr char kSecretOne[] = "secret-one-0123456789";
 constexpr char kSecretThree[] = "secret-three-0123456789";
-
-std::string hex(const Sha256& digest) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (uint8_t b : digest) {
-    out.push_back(kDigits[b >> 4]);
-    out.push_back(kDigits[b & 15]);
-  }
-  return out;
-}
-
-std::string base64(std::string_view raw) {
-  std::string out(4 * ((raw.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(raw.data()),
-                          static_cast<int>(raw.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
-std::string basic(std::string_view user_and_password) {
-  return "Basic " + base64(user_and_password);
-}
 
 SessionConfig session(std::string id, std::string environment, const std::string& secret,
                       std::vector<std::string> clients) {

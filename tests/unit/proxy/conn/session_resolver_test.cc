@@ -3,39 +3,23 @@
 #include "control/session_resolver.h"
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "proxy/event/dispatcher.h"
+#include "tests/unit/test_credentials.h"
 
 namespace gatehouse::control {
 namespace {
 
+using testing_credentials::basic;
+using testing_credentials::hex;
+
 using conn::SessionQuery;
 using conn::SessionResult;
 using conn::SessionStatus;
-
-std::string hex(const Sha256& digest) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (uint8_t b : digest) {
-    out.push_back(kDigits[b >> 4]);
-    out.push_back(kDigits[b & 15]);
-  }
-  return out;
-}
-
-std::string basic(std::string_view raw) {
-  std::string out(4 * ((raw.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(raw.data()),
-                          static_cast<int>(raw.size()));
-  out.resize(static_cast<size_t>(n));
-  return "Basic " + out;
-}
 
 std::shared_ptr<const SessionStore> makeStore() {
   SessionConfig c;
