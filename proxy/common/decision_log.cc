@@ -89,11 +89,52 @@ std::string formatDecision(const DecisionRecord& r) {
   return line;
 }
 
-DecisionLog::DecisionLog(FILE* out, bool owned, size_t recent)
-    : out_(out), owned_(owned), recent_capacity_(recent) {}
+DecisionLog::DecisionLog(FILE* out, bool owned, size_t recent, uint32_t denied_per_second,
+                         std::function<std::chrono::steady_clock::time_point()> clock)
+    : out_(out),
+      owned_(owned),
+      denied_per_second_(denied_per_second),
+      clock_(clock ? std::move(clock) : [] { return std::chrono::steady_clock::now(); }),
+      recent_capacity_(recent) {}
 
 DecisionLog::~DecisionLog() {
+  if (out_ != nullptr && pending_dropped_ > 0) {
+    admitLocked(false, std::chrono::system_clock::now());  // the last summary
+    std::fflush(out_);
+  }
   if (owned_ && out_ != nullptr) std::fclose(out_);
+}
+
+bool DecisionLog::admitLocked(bool denied, std::chrono::system_clock::time_point when) {
+  if (denied_per_second_ > 0) {
+    const auto now = clock_();
+    if (now - window_start_ >= std::chrono::seconds(1)) {
+      window_start_ = now;
+      denied_in_window_ = 0;
+    }
+    if (denied && denied_in_window_ >= denied_per_second_) {
+      ++pending_dropped_;
+      ++dropped_total_;
+      return false;
+    }
+    if (denied) ++denied_in_window_;
+  }
+  if (pending_dropped_ > 0) {
+    DecisionRecord summary;
+    summary.time = when;
+    std::string line = formatDecision(summary);
+    // The same time format as every line; then only what a summary says.
+    line = line.substr(0, line.find(',')) +
+           ",\"kind\":\"log\",\"dropped_denials\":" + std::to_string(pending_dropped_) + "}\n";
+    std::fwrite(line.data(), 1, line.size(), out_);
+    pending_dropped_ = 0;
+  }
+  return true;
+}
+
+uint64_t DecisionLog::droppedDenials() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return dropped_total_;
 }
 
 void DecisionLog::write(const DecisionRecord& record) {
@@ -101,8 +142,10 @@ void DecisionLog::write(const DecisionRecord& record) {
   std::string line = formatDecision(record);
   if (out_ != nullptr) {
     std::lock_guard<std::mutex> lock(mutex_);
-    std::fwrite(line.data(), 1, line.size(), out_);
-    std::fflush(out_);
+    if (admitLocked(record.decision == "deny", record.time)) {
+      std::fwrite(line.data(), 1, line.size(), out_);
+      std::fflush(out_);
+    }
   }
   if (recent_capacity_ > 0) {
     line.pop_back();  // the newline

@@ -5,6 +5,11 @@
 // hostile host name or method can never forge a line. Secrets never reach this struct: it has
 // no field for headers, credentials or paths.
 //
+// A storm of denials is sampled: beyond `denied_per_second` denied lines in one second the rest
+// of that second's denials are not written, and the next line written is preceded by one
+// summary line, {"time":…,"kind":"log","dropped_denials":N}, so a flood cannot fill the disk and
+// the count of what was left out is never lost. Allowed requests are never dropped.
+//
 // The log also keeps the most recent lines in a bounded ring (`[log] recent_decisions`) that the
 // control API serves (GET /v1/decisions), filtered by session.
 //
@@ -15,6 +20,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -55,8 +61,10 @@ std::string formatDecision(const DecisionRecord& record);
 class DecisionLog final {
  public:
   // Takes ownership of `out` when `owned` (a file); stdout otherwise. nullptr: no lines written.
-  // `recent` = how many of the latest lines the ring keeps (0: none).
-  DecisionLog(FILE* out, bool owned, size_t recent = 0);
+  // `recent` = how many of the latest lines the ring keeps (0: none). `denied_per_second` = the
+  // sampling limit of denied lines (0: every line is written). `clock` is injectable for tests.
+  DecisionLog(FILE* out, bool owned, size_t recent = 0, uint32_t denied_per_second = 0,
+              std::function<std::chrono::steady_clock::time_point()> clock = nullptr);
   ~DecisionLog();
   DecisionLog(const DecisionLog&) = delete;
   DecisionLog& operator=(const DecisionLog&) = delete;
@@ -69,15 +77,26 @@ class DecisionLog final {
   // those of `session` unless it is empty.
   std::vector<std::string> recent(std::string_view session, size_t limit) const;
   size_t recentCapacity() const { return recent_capacity_; }
+  // Denied lines left out of the file so far (all of them, summarised or not).
+  uint64_t droppedDenials() const;
 
  private:
   struct Recent {
     std::string session;
     std::string line;
   };
-  std::mutex mutex_;  // the file
+  // Under mutex_: whether a denied line may be written now; writes a pending summary first.
+  bool admitLocked(bool denied, std::chrono::system_clock::time_point when);
+
+  mutable std::mutex mutex_;  // the file and the sampling state
   FILE* out_;
   bool owned_;
+  uint32_t denied_per_second_;
+  std::function<std::chrono::steady_clock::time_point()> clock_;
+  std::chrono::steady_clock::time_point window_start_{};
+  uint32_t denied_in_window_ = 0;
+  uint64_t pending_dropped_ = 0;  // not yet reported in a summary line
+  uint64_t dropped_total_ = 0;
   size_t recent_capacity_;
   mutable std::mutex recent_mutex_;
   std::deque<Recent> recent_;  // guarded by recent_mutex_; oldest first

@@ -713,3 +713,79 @@ TEST(DecisionLog, ConcurrentWritersNeverInterleave) {
 
 }  // namespace
 }  // namespace gatehouse::common
+
+// ---- sampling of denial storms ----------------------------------------------------------------
+
+namespace gatehouse::common {
+namespace {
+
+std::vector<std::string> fileLines(std::FILE* f) {
+  std::rewind(f);
+  std::string content;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) content.append(buf, n);
+  std::vector<std::string> lines;
+  size_t start = 0;
+  for (size_t nl; (nl = content.find('\n', start)) != std::string::npos; start = nl + 1) {
+    lines.push_back(content.substr(start, nl - start));
+  }
+  return lines;
+}
+
+DecisionRecord withDecision(const std::string& decision, const std::string& host) {
+  DecisionRecord r = recordFor("", host);
+  r.decision = decision;
+  return r;
+}
+
+TEST(DecisionLogSampling, ADenialStormIsCutAndCounted) {
+  std::FILE* f = std::tmpfile();
+  ASSERT_NE(f, nullptr);
+  std::chrono::steady_clock::time_point now{std::chrono::seconds(100)};
+  {
+    DecisionLog log(f, /*owned=*/false, /*recent=*/1000, /*denied_per_second=*/3,
+                    [&] { return now; });
+    for (int i = 0; i < 10; ++i) log.write(withDecision("deny", "d" + std::to_string(i)));
+    // Allowed lines are never dropped, even inside a storm; the summary comes first.
+    log.write(withDecision("allow", "a1"));
+    EXPECT_EQ(log.droppedDenials(), 7u);
+    now += std::chrono::milliseconds(1001);  // a new second: three more denials may pass
+    for (int i = 10; i < 14; ++i) log.write(withDecision("deny", "d" + std::to_string(i)));
+    EXPECT_EQ(log.droppedDenials(), 8u);
+    // The ring keeps everything (it is bounded by itself).
+    EXPECT_EQ(log.recent("", 1000).size(), 15u);
+  }  // the destructor writes the last summary
+  const std::vector<std::string> lines = fileLines(f);
+  std::fclose(f);
+  std::vector<std::string> what;
+  for (const std::string& line : lines) {
+    std::optional<JsonValue> v = JsonReader::parse(line);
+    ASSERT_TRUE(v) << line;
+    if (v->string("kind") == "log") {
+      const JsonValue* dropped = v->find("dropped_denials");
+      ASSERT_NE(dropped, nullptr) << line;
+      what.push_back("dropped " + dropped->text);
+    } else {
+      what.push_back(v->string("decision") + " " + v->string("host"));
+    }
+  }
+  EXPECT_EQ(what,
+            (std::vector<std::string>{"deny d0", "deny d1", "deny d2", "dropped 7", "allow a1",
+                                      "deny d10", "deny d11", "deny d12", "dropped 1"}));
+}
+
+TEST(DecisionLogSampling, ZeroWritesEveryDenial) {
+  std::FILE* f = std::tmpfile();
+  ASSERT_NE(f, nullptr);
+  {
+    DecisionLog log(f, false, 0, 0);
+    for (int i = 0; i < 500; ++i) log.write(withDecision("deny", "d"));
+    EXPECT_EQ(log.droppedDenials(), 0u);
+  }
+  EXPECT_EQ(fileLines(f).size(), 500u);
+  std::fclose(f);
+}
+
+}  // namespace
+}  // namespace gatehouse::common
