@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -26,6 +27,7 @@
 #include "control/session_managers.h"
 #include "policy/host.h"
 #include "policy/ip.h"
+#include "policy/limits_config.h"
 
 namespace gatehouse::control {
 
@@ -404,6 +406,45 @@ std::string lowered(std::string_view s) {
   return out;
 }
 
+// The values a limit key accepts, and what the smallest one means (for hints).
+struct LimitRange {
+  uint64_t min;
+  uint64_t max;
+  std::string_view meaning;
+};
+
+LimitRange limitRange(policy::LimitKey key) {
+  using policy::LimitKey;
+  // Rates and sizes: every integer a JSON number (the control API) carries exactly.
+  constexpr uint64_t kMaxAmount = uint64_t{1} << 53;
+  constexpr uint64_t kMaxCount = 10000000;
+  constexpr uint64_t kMaxWindowSeconds = 365 * 24 * 3600;
+  switch (key) {
+    case LimitKey::kRequestBurst:
+    case LimitKey::kTunnelBurst:
+    case LimitKey::kDestinationBurst:
+      return {0, kMaxAmount, "0 = the rate (at least 1)"};
+    case LimitKey::kMaxConnections:
+    case LimitKey::kMaxTunnels:
+      return {0, kMaxCount, "0 = no limit"};
+    case LimitKey::kBudgetWindowSeconds:
+      return {1, kMaxWindowSeconds, "leave it out for the default 3600"};
+    case LimitKey::kTrickleBytesPerSecond:
+      return {0, kMaxAmount, "0 = the default 1024"};
+    case LimitKey::kRequestsPerSecond:
+    case LimitKey::kTunnelsPerSecond:
+    case LimitKey::kDestinationRequestsPerSecond:
+    case LimitKey::kUploadBytesPerSecond:
+    case LimitKey::kDownloadBytesPerSecond:
+    case LimitKey::kUploadBudgetBytes:
+    case LimitKey::kDownloadBudgetBytes:
+      break;
+  }
+  return {0, kMaxAmount, "0 = no limit"};
+}
+
+std::string limitName(policy::LimitKey key) { return std::string(policy::limitKeyName(key)); }
+
 // A table's entries in the order they were written: toml++ iterates tables in key order, but
 // lists keep the file's order and duplicates are reported at the later entry.
 std::vector<std::pair<const toml::key*, const toml::node*>> inFileOrder(const toml::table& t) {
@@ -716,6 +757,12 @@ class ConfigReader final {
       r_.error(at, "[[sessions]] environment " + inQuotes(name) + " is not defined",
                suggestionHint(name, names, "define [environments." + name + "] or use one of"));
     }
+    for (const SessionConfig& session : config_.sessions) {
+      if (session.limits.empty()) continue;
+      if (const policy::EnvironmentConfig* env = environmentNamed(session.environment)) {
+        warnIneffectiveLimits("[sessions.limits]", session.limits, &env->limits);
+      }
+    }
     if (config_.listener.session_manager == "none" && !config_.sessions.empty()) {
       r_.error(config_.sessions.front().pos,
                "[[sessions]] are configured but [listener] session_manager is \"none\", so no "
@@ -725,6 +772,15 @@ class ConfigReader final {
   }
 
  private:
+  // The environment a session names, or nullptr when it is not defined (reported elsewhere).
+  const policy::EnvironmentConfig* environmentNamed(const std::string& name) const {
+    if (name == config_.policy.default_environment.name) return &config_.policy.default_environment;
+    for (const policy::EnvironmentConfig& env : config_.policy.environments) {
+      if (env.name == name) return &env;
+    }
+    return nullptr;
+  }
+
   void readListener(const toml::table& t) {
     const std::string where = "[listener]";
     auto& listener = config_.listener;
@@ -732,8 +788,8 @@ class ConfigReader final {
         t, where,
         {"address", "workers", "header_timeout_ms", "idle_timeout_ms", "connect_timeout_ms",
          "response_timeout_ms", "tunnel_idle_timeout_ms", "drain_timeout_ms", "max_connections",
-         "max_header_bytes", "max_headers", "max_uri_bytes", "allow_missing_sni", "allow_non_tls",
-         "allow_ech", "require_session", "session_manager"});
+         "max_tunnels", "max_header_bytes", "max_headers", "max_uri_bytes", "allow_missing_sni",
+         "allow_non_tls", "allow_ech", "require_session", "session_manager"});
     if (r_.readString(t, where, "address", listener.address, &listener.address_pos)) {
       checkEndpointValue(where, "address", listener.address, listener.address_pos, 0,
                          "127.0.0.1:3128", "");
@@ -749,6 +805,8 @@ class ConfigReader final {
                listener.tunnel_idle_timeout_ms);
     r_.readInt(t, where, "drain_timeout_ms", 0, kHour, "", listener.drain_timeout_ms);
     r_.readInt(t, where, "max_connections", 1, 10000000, "", listener.max_connections);
+    r_.readInt(t, where, "max_tunnels", 1, 10000000, "concurrent CONNECT tunnels per process",
+               listener.max_tunnels);
     r_.readInt(t, where, "max_header_bytes", 1024, 1 << 20, "", listener.max_header_bytes);
     r_.readInt(t, where, "max_headers", 8, 10000, "", listener.max_headers);
     r_.readInt(t, where, "max_uri_bytes", 256, 1 << 20, "", listener.max_uri_bytes);
@@ -779,10 +837,13 @@ class ConfigReader final {
 
   void readLog(const toml::table& t) {
     const std::string where = "[log]";
-    r_.checkKeys(t, where, {"decisions", "recent_decisions"});
+    r_.checkKeys(t, where, {"decisions", "recent_decisions", "denied_sample_per_second"});
     r_.readString(t, where, "decisions", config_.log.decisions, &config_.log.decisions_pos);
     r_.readInt(t, where, "recent_decisions", 0, 1000000, "0 disables the in-memory ring",
                config_.log.recent_decisions, &config_.log.recent_decisions_pos);
+    r_.readInt(t, where, "denied_sample_per_second", 0, 1000000,
+               "denied-request lines per second during a storm; 0 logs every denial",
+               config_.log.denied_sample_per_second);
   }
 
   void readAdmin(const toml::table& t) {
@@ -839,9 +900,9 @@ class ConfigReader final {
 
   void readEnvironment(const toml::table& t, const std::string& where,
                        policy::EnvironmentConfig& env) {
-    r_.checkKeys(
-        t, where,
-        {"level", "domains", "include_trusted", "deny", "always_allow", "ports", "mode", "shadow"});
+    r_.checkKeys(t, where,
+                 {"level", "domains", "include_trusted", "deny", "always_allow", "ports", "mode",
+                  "shadow", "limits"});
     bool level_known = true;
     std::string level;
     SourcePos level_pos;
@@ -889,6 +950,88 @@ class ConfigReader final {
                  "list the allowed destination ports, e.g. [80, 443]; an empty list only fits "
                  "level = \"none\"");
       }
+    }
+    // "[environment]" -> "[environment.limits]", "[environments.x]" -> "[environments.x.limits]"
+    const std::string limits_where = where.substr(0, where.size() - 1) + ".limits]";
+    if (readLimits(t, where, limits_where, env.limits)) {
+      warnIneffectiveLimits(limits_where, env.limits, nullptr);
+    }
+  }
+
+  // The `limits` sub-table of an environment or session: exactly the keys of
+  // policy::limitKeyName, each an integer in its own range. False when there is no table.
+  bool readLimits(const toml::table& parent, const std::string& parent_where,
+                  const std::string& where, policy::LimitsConfig& limits) {
+    const toml::table* t = r_.table(parent, parent_where, "limits");
+    if (t == nullptr) return false;
+    std::vector<std::string> names;
+    for (size_t i = 0; i < policy::kLimitKeyCount; ++i) {
+      names.push_back(limitName(static_cast<policy::LimitKey>(i)));
+    }
+    for (auto&& [key, node] : *t) {
+      std::optional<policy::LimitKey> limit = policy::limitKeyByName(key.str());
+      if (!limit) {
+        r_.error(r_.pos(key), "unknown key " + inQuotes(key.str()) + " in " + where,
+                 suggestionHint(key.str(), names, "valid keys:"));
+        continue;
+      }
+      const auto* value = node.as_integer();
+      if (value == nullptr) {
+        r_.typeError(node, where, key.str(), "an integer",
+                     "write a whole number without quotes or units, e.g. " +
+                         std::string(key.str()) + " = 100");
+        continue;
+      }
+      const int64_t v = value->get();
+      const LimitRange range = limitRange(*limit);
+      if (v < 0 || static_cast<uint64_t>(v) < range.min || static_cast<uint64_t>(v) > range.max) {
+        r_.error(r_.pos(node),
+                 Reader::field(where, key.str()) + " = " + std::to_string(v) + " is out of range",
+                 "use a value in " + std::to_string(range.min) + ".." + std::to_string(range.max) +
+                     "; " + std::string(range.meaning));
+        continue;
+      }
+      limits[*limit] = static_cast<uint64_t>(v);
+      limits.positions[static_cast<size_t>(*limit)] = r_.pos(node);
+    }
+    return true;
+  }
+
+  // Limits that do nothing as written: a burst without its rate, a trickle without a budget.
+  // `inherited` (a session's environment) supplies the values `own` leaves unset. A value that
+  // only restates the default (a burst of 0, the default trickle) is quietly accepted, so the
+  // commented example in conf/gatehouse.toml can be uncommented as it is.
+  void warnIneffectiveLimits(const std::string& where, const policy::LimitsConfig& own,
+                             const policy::LimitsConfig* inherited) {
+    using policy::LimitKey;
+    auto effective = [&](LimitKey key) -> uint64_t {
+      if (own[key]) return *own[key];
+      if (inherited != nullptr && (*inherited)[key]) return *(*inherited)[key];
+      return 0;
+    };
+    const std::string elsewhere =
+        inherited != nullptr ? " here or in the session's environment" : "";
+    constexpr std::pair<LimitKey, LimitKey> kBursts[] = {
+        {LimitKey::kRequestBurst, LimitKey::kRequestsPerSecond},
+        {LimitKey::kTunnelBurst, LimitKey::kTunnelsPerSecond},
+        {LimitKey::kDestinationBurst, LimitKey::kDestinationRequestsPerSecond},
+    };
+    for (const auto& [burst, rate] : kBursts) {
+      if (own[burst].value_or(0) == 0 || effective(rate) != 0) continue;
+      r_.warning(own.positions[static_cast<size_t>(burst)],
+                 where + " " + limitName(burst) + " has no effect without " + limitName(rate),
+                 "set " + limitName(rate) + elsewhere + ", or remove " + limitName(burst));
+    }
+    const uint64_t trickle = own[LimitKey::kTrickleBytesPerSecond].value_or(0);
+    if (trickle != 0 && trickle != policy::kDefaultTrickleBytesPerSecond &&
+        effective(LimitKey::kUploadBudgetBytes) == 0 &&
+        effective(LimitKey::kDownloadBudgetBytes) == 0) {
+      r_.warning(own.positions[static_cast<size_t>(LimitKey::kTrickleBytesPerSecond)],
+                 where +
+                     " trickle_bytes_per_second has no effect without upload_budget_bytes or "
+                     "download_budget_bytes",
+                 "it is the rate of running tunnels once a budget is spent: set a budget" +
+                     elsewhere + ", or remove trickle_bytes_per_second");
     }
   }
 
@@ -1053,7 +1196,7 @@ class ConfigReader final {
     const std::string where = "[[sessions]]";
     r_.checkKeys(t, where,
                  {"id", "environment", "credential_sha256", "clients", "labels", "domains",
-                  "expires", "git"});
+                  "expires", "git", "limits"});
     SessionConfig session;
     session.pos = r_.pos(t);
     SourcePos id_pos;
@@ -1109,6 +1252,8 @@ class ConfigReader final {
     if (const toml::table* git = r_.table(t, where, "git")) {
       session.git = readSessionGit(*git);
     }
+    // Checked against the session's environment in checkReferences(), once all are read.
+    readLimits(t, where, "[sessions.limits]", session.limits);
     config_.sessions.push_back(std::move(session));
   }
 

@@ -137,6 +137,52 @@ Json environmentSummary(const policy::Environment& env) {
   return j;
 }
 
+Json limitsConfigJson(const policy::LimitsConfig& c) {
+  Json out = Json::object();
+  for (size_t i = 0; i < policy::kLimitKeyCount; ++i) {
+    if (c.values[i])
+      out[std::string(policy::limitKeyName(static_cast<policy::LimitKey>(i)))] = *c.values[i];
+  }
+  return out;
+}
+
+Json optionalJson(const std::optional<uint64_t>& v) { return v ? Json(*v) : Json(nullptr); }
+Json optionalJson(const std::optional<double>& v) { return v ? Json(*v) : Json(nullptr); }
+
+// The session's limits: its own overrides, what is in force (with its environment's), and the
+// limiter's current usage.
+Json limitsJson(const conn::SessionInfo& info, const policy::PolicySnapshot& policy) {
+  const policy::Environment* env = policy.environment(info.environment);
+  const policy::Limits limits = policy::resolveLimits(
+      env != nullptr ? env->config().limits : policy::LimitsConfig{}, &info.limits);
+  Json effective = Json::object();
+  for (size_t i = 0; i < policy::kLimitKeyCount; ++i) {
+    effective[std::string(policy::limitKeyName(static_cast<policy::LimitKey>(i)))] =
+        limits.values[i];
+  }
+  Json out{{"overrides", limitsConfigJson(info.limits)}, {"effective", std::move(effective)}};
+  if (info.state) {
+    const common::Nanos now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  std::chrono::steady_clock::now().time_since_epoch())
+                                  .count();
+    const common::SessionLimiter::Usage u = info.state->limiter().usage(now, limits);
+    Json hits = Json::object();
+    for (size_t h = 1; h < common::kLimitHitCount; ++h) {
+      hits[common::limitHitName(static_cast<common::LimitHit>(h))] = u.hits[h];
+    }
+    out["usage"] = Json{{"request_tokens", optionalJson(u.request_tokens)},
+                        {"tunnel_tokens", optionalJson(u.tunnel_tokens)},
+                        {"connections", u.connections},
+                        {"tunnels", u.tunnels},
+                        {"upload_bytes", u.upload_bytes},
+                        {"download_bytes", u.download_bytes},
+                        {"upload_remaining", optionalJson(u.upload_remaining)},
+                        {"download_remaining", optionalJson(u.download_remaining)},
+                        {"hits", std::move(hits)}};
+  }
+  return out;
+}
+
 Json sessionJson(const SessionView& v, system_clock::time_point now,
                  const policy::PolicySnapshot& policy) {
   const conn::SessionInfo& info = *v.info;
@@ -160,6 +206,7 @@ Json sessionJson(const SessionView& v, system_clock::time_point now,
   if (v.dynamic) j["created"] = rfc3339(v.created);
   j["expires"] = expiresJson(info.expires);
   j["expired"] = now >= info.expires;
+  j["limits"] = limitsJson(info, policy);
   return j;
 }
 
@@ -195,7 +242,33 @@ struct SessionFields {
   std::optional<std::vector<std::string>> labels;
   std::optional<std::vector<std::string>> clients;
   std::optional<int64_t> ttl_s;
+  std::optional<policy::LimitsConfig> limits;
 };
+
+// A "limits" object: limit keys with non-negative integers; "" on success.
+std::string readLimits(const Json& value, policy::LimitsConfig& out) {
+  if (!value.is_object()) return "'limits' must be an object of limit keys";
+  for (const auto& [key, v] : value.items()) {
+    std::optional<policy::LimitKey> k = policy::limitKeyByName(key);
+    if (!k) {
+      std::string names;
+      for (size_t i = 0; i < policy::kLimitKeyCount; ++i) {
+        names += (i == 0 ? "" : ", ") +
+                 std::string(policy::limitKeyName(static_cast<policy::LimitKey>(i)));
+      }
+      return "unknown limit '" + key + "'; limits: " + names;
+    }
+    constexpr int64_t kMax = int64_t{1} << 53;
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > kMax) {
+      return "limit '" + key + "' must be an integer from 0 (no limit) to 2^53";
+    }
+    if (*k == policy::LimitKey::kBudgetWindowSeconds && v.get<int64_t>() == 0) {
+      return "limit 'budget_window_s' must be at least 1 (leave it out for 3600)";
+    }
+    out[*k] = static_cast<uint64_t>(v.get<int64_t>());
+  }
+  return "";
+}
 
 // Parses and checks a session body; "" on success, else the error.
 std::string readSessionFields(const std::string& text, const policy::PolicySnapshot& policy,
@@ -203,11 +276,12 @@ std::string readSessionFields(const std::string& text, const policy::PolicySnaps
   Json body = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) return "the body is not valid JSON";
   if (!body.is_object()) return "the body must be a JSON object";
-  static const std::vector<std::string> kKeys = {"environment", "domains", "labels",
-                                                 "clients",     "ttl_s",   "git"};
+  static const std::vector<std::string> kKeys = {"environment", "domains", "labels", "clients",
+                                                 "ttl_s",       "limits",  "git"};
   for (const auto& [key, value] : body.items()) {
     if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end()) {
-      return "unknown field '" + key + "'; fields: environment, domains, labels, clients, ttl_s";
+      return "unknown field '" + key +
+             "'; fields: environment, domains, labels, clients, ttl_s, limits";
     }
   }
   if (body.contains("git")) return "git bindings are not supported by this version of gatehouse";
@@ -247,6 +321,11 @@ std::string readSessionFields(const std::string& text, const policy::PolicySnaps
       return "'ttl_s' must be an integer from 1 to " + std::to_string(ControlApi::kMaxTtlSeconds);
     }
     out.ttl_s = it->get<int64_t>();
+  }
+  if (auto it = body.find("limits"); it != body.end()) {
+    policy::LimitsConfig limits;
+    if (std::string e = readLimits(*it, limits); !e.empty()) return e;
+    out.limits = limits;
   }
   return "";
 }
@@ -597,6 +676,7 @@ AdminResponse ControlApi::createSession(const AdminRequest& request) {
   if (f.labels) s.labels = *f.labels;
   if (f.clients) s.clients = *f.clients;
   if (f.ttl_s) s.expires = system_clock::now() + std::chrono::seconds(*f.ttl_s);
+  if (f.limits) s.limits = *f.limits;
   const bool inline_domains = f.domains && !f.domains->empty();
   if (inline_domains) {
     // The session's own environment is published before the session exists, so its first
@@ -640,6 +720,7 @@ AdminResponse ControlApi::patchSession(const std::string& id, const AdminRequest
   patch.labels = f.labels;
   patch.clients = f.clients;
   if (f.ttl_s) patch.expires = system_clock::now() + std::chrono::seconds(*f.ttl_s);
+  patch.limits = f.limits;  // replaces every override; {} clears them
   const std::string base = f.environment.value_or(current->base_environment);
   const std::vector<std::string> domains = f.domains.value_or(current->domains);
   const bool had_inline = !current->domains.empty();

@@ -204,6 +204,13 @@ Metrics::Metrics() {
               "Requests the policy denied that were let through because their environment is in "
               "report mode, by reason.",
               "reason", &policy::reasonCode, report_allowed_);
+  auto& limits = counterFamily(registry_, "gatehouse_limit_hits_total",
+                               "Requests and connections refused by a session limit (rates, "
+                               "concurrency caps, byte budgets), by limit.");
+  for (size_t h = 1; h < common::kLimitHitCount; ++h) {
+    limit_hits_[h] = &limits.Add({{"limit", common::limitHitName(enumAt<common::LimitHit>(h))}});
+  }
+  limit_hits_[0] = limit_hits_[1];  // kNone is never reported; a safe handle all the same
   buildByEnum(registry_, "gatehouse_git_pushes_total", "Git pushes by result.", "result",
               &pushResultName, git_pushes_);
 }

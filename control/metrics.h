@@ -110,6 +110,8 @@ class Metrics final : public common::ProxyStats {
   prometheus::Counter& shadowDecisions(ShadowOutcome outcome, policy::Reason reason) {
     return *shadow_decisions_[index(outcome) * kReasonCount + index(reason)];
   }
+  // gatehouse_limit_hits_total{limit}: refusals by the limit that refused.
+  prometheus::Counter& limitHits(common::LimitHit hit) { return *limit_hits_[index(hit)]; }
   // gatehouse_report_allowed_total{reason}: denials let through by report mode.
   prometheus::Counter& reportAllowedCount(policy::Reason reason) {
     return *report_allowed_[index(reason)];
@@ -138,6 +140,7 @@ class Metrics final : public common::ProxyStats {
   }
   void refused(int http_status) override { refusals(statusClassOf(http_status)).Increment(); }
   void authFailed(AuthFailure failure) override { authFailures(failure).Increment(); }
+  void limited(common::LimitHit hit) override { limitHits(hit).Increment(); }
   void bytes(Kind kind, Direction direction, uint64_t count) override {
     if (count > 0) bytes(kind, direction).Increment(static_cast<double>(count));
   }
@@ -174,6 +177,8 @@ class Metrics final : public common::ProxyStats {
   std::array<prometheus::Counter*, kAuthFailureCount> auth_failures_{};
   std::array<prometheus::Counter*, kShadowOutcomeCount * kReasonCount> shadow_decisions_{};
   std::array<prometheus::Counter*, kReasonCount> report_allowed_{};
+  // Indexed by LimitHit; [kNone] stays null (never a series).
+  std::array<prometheus::Counter*, common::kLimitHitCount> limit_hits_{};
   std::array<prometheus::Counter*, kPushResultCount> git_pushes_{};
 };
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "policy/limits_config.h"
 #include "policy/policy_config.h"
 #include "policy/source.h"
 
@@ -36,6 +37,8 @@ struct SessionConfig {
   // When the session stops being accepted (TOML offset date-time); unset = never.
   std::optional<std::chrono::system_clock::time_point> expires;
   std::optional<SessionGitConfig> git;
+  // [sessions.limits]: overrides of the environment's limits, key by key (unset = inherited).
+  policy::LimitsConfig limits;
   policy::SourcePos pos;
 };
 

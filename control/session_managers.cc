@@ -12,7 +12,8 @@ namespace {
 // Answers every client with the default environment, at once.
 class AnonymousResolver final : public conn::SessionResolver {
  public:
-  explicit AnonymousResolver(event::Dispatcher& dispatcher) : dispatcher_(dispatcher) {}
+  AnonymousResolver(event::Dispatcher& dispatcher, std::shared_ptr<conn::SessionLimits> limits)
+      : dispatcher_(dispatcher), limits_(std::move(limits)) {}
 
   std::optional<conn::SessionResult> resolveNow(const conn::SessionQuery&) override {
     return anonymous();
@@ -23,11 +24,12 @@ class AnonymousResolver final : public conn::SessionResolver {
   }
 
  private:
-  static conn::SessionResult anonymous() {
+  conn::SessionResult anonymous() const {
     return conn::SessionResult{conn::SessionStatus::kAnonymous, nullptr,
-                               "no session manager; default environment"};
+                               "no session manager; default environment", limits_};
   }
   event::Dispatcher& dispatcher_;
+  std::shared_ptr<conn::SessionLimits> limits_;  // shared by every worker
 };
 
 }  // namespace
@@ -67,10 +69,12 @@ SessionManagerRegistry builtinSessionManagers() {
                  return m;
                });
   registry.add("none", "no identification: every client gets the default environment",
-               [](std::shared_ptr<const SessionStore>) {
+               [](std::shared_ptr<const SessionStore> store) {
                  SessionManager m;
-                 m.make_resolver = [](event::Dispatcher& d) {
-                   return std::make_unique<AnonymousResolver>(d);
+                 std::shared_ptr<conn::SessionLimits> limits =
+                     store ? store->anonymousLimits() : std::make_shared<conn::SessionLimits>();
+                 m.make_resolver = [limits](event::Dispatcher& d) {
+                   return std::make_unique<AnonymousResolver>(d, limits);
                  };
                  return m;
                });

@@ -24,7 +24,7 @@ constexpr int kSecretBytes = 32;  // 256 bits
 constexpr int kIdBytes = 12;      // 96 bits
 
 SessionResult denied(std::string reason) {
-  return SessionResult{SessionStatus::kDenied, nullptr, std::move(reason)};
+  return SessionResult{SessionStatus::kDenied, nullptr, std::move(reason), nullptr};
 }
 
 char asciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
@@ -151,8 +151,9 @@ bool expired(const SessionInfo& info, system_clock::time_point now) { return now
 
 SessionResult identified(const std::shared_ptr<const SessionInfo>& info,
                          system_clock::time_point now, std::string how) {
-  if (expired(*info, now)) return SessionResult{SessionStatus::kExpired, info, "session expired"};
-  return SessionResult{SessionStatus::kIdentified, info, std::move(how)};
+  if (expired(*info, now))
+    return SessionResult{SessionStatus::kExpired, info, "session expired", nullptr};
+  return SessionResult{SessionStatus::kIdentified, info, std::move(how), info->state};
 }
 
 // Overwrites a buffer that held a secret when the scope ends.
@@ -192,9 +193,13 @@ SessionStore::SessionStore(const std::vector<SessionConfig>& sessions, std::opti
   publish(std::move(snapshot));
 }
 
-SessionStore::Entry SessionStore::staticEntry(const SessionConfig& config) {
+SessionStore::Entry SessionStore::staticEntry(const SessionConfig& config,
+                                              std::shared_ptr<conn::SessionLimits> previous) {
   Entry entry;
   auto info = std::make_shared<SessionInfo>();
+  info->limits = config.limits;
+  info->state = previous ? std::move(previous) : std::make_shared<conn::SessionLimits>();
+  info->state->setOverrides(config.limits);
   info->id = config.id;
   info->environment =
       config.domains.empty() ? config.environment : sessionEnvironmentName(config.id);
@@ -238,14 +243,16 @@ SessionResult SessionStore::identify(const SessionQuery& query,
   if (snapshot->sessions.empty() && !is_required) {
     // No session manager in use (a single-sandbox sidecar): every client is anonymous, whatever
     // credentials its HTTP_PROXY URL carries (they are stripped, never forwarded).
-    return SessionResult{SessionStatus::kAnonymous, nullptr, "no session; default environment"};
+    return SessionResult{SessionStatus::kAnonymous, nullptr, "no session; default environment",
+                         anonymous_limits_};
   }
   if (!query.proxy_authorization.empty()) {
     std::optional<ClientKey> key;
     if (query.client) key = clientKey(query.client->ip);
     if (key && throttled(*key)) {
       return SessionResult{SessionStatus::kThrottled, nullptr,
-                           "too many failed Proxy-Authorization attempts from this address"};
+                           "too many failed Proxy-Authorization attempts from this address",
+                           nullptr};
     }
     SessionResult result = identifyByCredential(*snapshot, query, now);
     if (result.status == SessionStatus::kDenied && key) recordFailure(*key);
@@ -257,9 +264,10 @@ SessionResult SessionStore::identify(const SessionQuery& query,
   }
   if (is_required) {
     return SessionResult{SessionStatus::kChallenge, nullptr,
-                         "a session is required: send Proxy-Authorization: Basic"};
+                         "a session is required: send Proxy-Authorization: Basic", nullptr};
   }
-  return SessionResult{SessionStatus::kAnonymous, nullptr, "no session; default environment"};
+  return SessionResult{SessionStatus::kAnonymous, nullptr, "no session; default environment",
+                       anonymous_limits_};
 }
 
 SessionResult SessionStore::identifyByCredential(const Snapshot& snapshot,
@@ -330,7 +338,7 @@ SessionResult SessionStore::identifyByAddress(const Snapshot& snapshot, const po
     return identified(best->info, now, "identified by client address");
   }
   if (expired_match != nullptr) return identified(expired_match->info, now, "");
-  return SessionResult{SessionStatus::kAnonymous, nullptr, ""};
+  return SessionResult{SessionStatus::kAnonymous, nullptr, "", nullptr};
 }
 
 SessionStore::ClientKey SessionStore::clientKey(const policy::IpAddress& ip) {
@@ -401,6 +409,7 @@ AddedSession SessionStore::add(SessionInfo info, const std::vector<std::string>&
   session.environment = std::move(info.environment);
   session.labels = std::move(info.labels);
   session.expires = info.expires;
+  session.limits = info.limits;
   session.clients = clients;
   return add(std::move(session));
 }
@@ -440,6 +449,9 @@ AddedSession SessionStore::add(NewSession session) {
   info->environment = std::move(session.environment);
   info->labels = std::move(session.labels);
   info->expires = session.expires;
+  info->limits = session.limits;
+  info->state = std::make_shared<conn::SessionLimits>();
+  info->state->setOverrides(session.limits);
   entry.info = std::move(info);
 
   std::lock_guard<std::mutex> lock(write_mutex_);
@@ -479,6 +491,10 @@ std::string SessionStore::update(std::string_view id, const SessionPatch& patch)
   if (patch.environment) info->environment = *patch.environment;
   if (patch.labels) info->labels = *patch.labels;
   if (patch.expires) info->expires = *patch.expires;
+  if (patch.limits) {
+    info->limits = *patch.limits;
+    info->state->setOverrides(*patch.limits);  // the same state: running tunnels see it too
+  }
   entry.info = std::move(info);
   if (patch.base_environment) entry.base_environment = *patch.base_environment;
   if (patch.domains) entry.domains = *patch.domains;
@@ -498,7 +514,12 @@ void SessionStore::replaceStatic(const std::vector<SessionConfig>& sessions,
     if (entry.dynamic) next->sessions.emplace(id, entry);
   }
   for (const SessionConfig& config : sessions) {
-    next->sessions.insert_or_assign(config.id, staticEntry(config));
+    // A session that stays keeps its limiter state (its rates, budgets, open connections).
+    std::shared_ptr<conn::SessionLimits> previous;
+    if (auto it = base->sessions.find(config.id); it != base->sessions.end()) {
+      previous = it->second.info->state;
+    }
+    next->sessions.insert_or_assign(config.id, staticEntry(config, std::move(previous)));
   }
   publish(std::move(next));
 }

@@ -75,6 +75,7 @@ struct NewSession {
   std::vector<std::string> labels;
   std::vector<std::string> clients;  // CIDR texts
   std::chrono::system_clock::time_point expires = std::chrono::system_clock::time_point::max();
+  policy::LimitsConfig limits;  // overrides of the environment's limits
 };
 
 // A change to a dynamic session (PATCH); unset fields stay.
@@ -85,6 +86,7 @@ struct SessionPatch {
   std::optional<std::vector<std::string>> labels;
   std::optional<std::vector<std::string>> clients;
   std::optional<std::chrono::system_clock::time_point> expires;
+  std::optional<policy::LimitsConfig> limits;  // replaces every override
 };
 
 struct AddedSession {
@@ -145,6 +147,8 @@ class SessionStore final {
   std::vector<std::string> purgeExpired(std::chrono::system_clock::time_point before);
   // Sessions not expired at `now`.
   size_t activeCount(std::chrono::system_clock::time_point now) const;
+  // The limiter state shared by every anonymous client.
+  const std::shared_ptr<conn::SessionLimits>& anonymousLimits() const { return anonymous_limits_; }
 
   // Any thread.
   std::vector<SessionView> list() const;
@@ -171,7 +175,9 @@ class SessionStore final {
     bool had_sessions = false;
   };
   static bool requiredIn(const Snapshot& snapshot);
-  static Entry staticEntry(const SessionConfig& config);
+  // `previous`: the state of the session with the same id before a reload (kept), or null.
+  static Entry staticEntry(const SessionConfig& config,
+                           std::shared_ptr<conn::SessionLimits> previous = nullptr);
   struct Bucket {
     double tokens = 0;
     std::chrono::steady_clock::time_point updated;
@@ -190,6 +196,7 @@ class SessionStore final {
   static SessionView view(const Entry& entry);
 
   Options options_;
+  std::shared_ptr<conn::SessionLimits> anonymous_limits_ = std::make_shared<conn::SessionLimits>();
   std::shared_ptr<const Snapshot> current() const;
   void publish(std::shared_ptr<const Snapshot> next);
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
+#include <string>
 #include <unordered_set>
 
 namespace gatehouse::policy {
@@ -313,11 +315,18 @@ struct PolicyBuilder {
     std::sort(ids.begin(), ids.end());
     for (const auto& id : ids) h.add(id);
     if (use_trusted) h.add("trusted@" + trusted.version);
-    // Only non-defaults count, so that adding these keys left existing versions unchanged.
+    // Only non-defaults (and limits only when set), so that adding these keys left existing
+    // versions unchanged.
     if (config.mode != EnvironmentMode::kEnforce) {
       h.add(std::string("mode:") + environmentModeName(config.mode));
     }
     if (!config.shadow.empty()) h.add("shadow:" + config.shadow);
+    for (size_t i = 0; i < kLimitKeyCount; ++i) {
+      if (const std::optional<uint64_t>& v = config.limits.values[i]) {
+        h.add("limit:" + std::string(limitKeyName(static_cast<LimitKey>(i))) + "=" +
+              std::to_string(*v));
+      }
+    }
     env->version_ = h.hex();
     return env;
   }

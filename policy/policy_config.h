@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "policy/limits_config.h"
 #include "policy/source.h"
 
 namespace gatehouse::policy {
@@ -45,6 +46,9 @@ struct EnvironmentConfig {
   // ("" = none). Resolved by compilePolicy(); the shadow's own shadow is not followed.
   std::string shadow;
   SourcePos shadow_pos;
+  // [environment.limits] / [environments.NAME.limits]: the defaults of every session in this
+  // environment (a session's own limits override them key by key: resolveLimits()).
+  LimitsConfig limits;
 };
 
 // The address guard (SPEC §3.6).

@@ -12,6 +12,7 @@
 
 #include "policy/policy.h"
 #include "policy/policy_config.h"
+#include "proxy/common/limits.h"
 #include "proxy/net/dns_resolver.h"
 
 namespace gatehouse::common {
@@ -53,6 +54,8 @@ class ProxyStats {
   // Every response the proxy generated itself instead of forwarding (4xx/5xx).
   virtual void refused(int http_status) = 0;
   virtual void authFailed(AuthFailure failure) = 0;
+  // A request or connection refused by a limit (kNone is never reported).
+  virtual void limited(LimitHit hit) = 0;
 
   virtual void bytes(RequestKind kind, Direction direction, uint64_t count) = 0;
   virtual void dnsLookup(net::DnsStatus status, std::chrono::steady_clock::duration took) = 0;
@@ -72,6 +75,7 @@ class NullStats final : public ProxyStats {
   void shadowDecided(ShadowOutcome, policy::Reason) override {}
   void refused(int) override {}
   void authFailed(AuthFailure) override {}
+  void limited(LimitHit) override {}
   void bytes(RequestKind, Direction, uint64_t) override {}
   void dnsLookup(net::DnsStatus, std::chrono::steady_clock::duration) override {}
   void upstreamConnected(std::chrono::steady_clock::duration) override {}

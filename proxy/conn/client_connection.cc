@@ -27,6 +27,12 @@ const char* proxyErrorFor(const policy::Decision& d) {
   }
 }
 
+common::Nanos monotonicNow() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 std::string chunk(const char* data, size_t len) {
   char size[24];
   std::snprintf(size, sizeof size, "%zx\r\n", len);
@@ -98,7 +104,7 @@ void ClientConnection::Upstream::onError(net::TcpConnection&, int status) {
 void ClientConnection::Upstream::onWritable(net::TcpConnection&) {
   // The upstream drained what we queued: read the client's body again.
   ClientConnection& o = owner_;
-  if (o.state_ != State::kForwarding || o.request_complete_) return;
+  if (o.state_ != State::kForwarding || o.request_complete_ || o.upload_shaped_) return;
   o.parser_.resume();
   o.processInput();
   if (o.state_ == State::kForwarding && !o.client_eof_) o.client_->startReading();
@@ -139,6 +145,7 @@ void ClientConnection::Upstream::onBody(const char* data, size_t len) {
   }
   // A slow client stops the upstream (resumed in ClientConnection::onWritable).
   if (o.client_->aboveHighWatermark()) connection_->stopReading();
+  if (o.limits_state_) o.shapeHttp(false, o.meter(false, len));
 }
 
 void ClientConnection::Upstream::onMessageComplete() {
@@ -322,8 +329,10 @@ void ClientConnection::onError(net::TcpConnection&, int) {
 }
 
 void ClientConnection::onWritable(net::TcpConnection&) {
-  // The client drained the response: read the upstream again.
-  if (state_ == State::kForwarding && upstream_) upstream_->connection().startReading();
+  // The client drained the response: read the upstream again (unless shaping holds it).
+  if (state_ == State::kForwarding && upstream_ && !download_shaped_) {
+    upstream_->connection().startReading();
+  }
 }
 
 void ClientConnection::onWriteShutdownDone(net::TcpConnection&) {
@@ -346,6 +355,9 @@ void ClientConnection::onRequestHead(http::RequestHead&& head) {
   session_.reset();
   environment_ = "default";
   env_ = nullptr;
+  upload_shaped_ = download_shaped_ = false;
+  if (shape_timer_up_) shape_timer_up_->disable();
+  if (shape_timer_down_) shape_timer_down_->disable();
   report_allowed_ = false;
   decision_counted_ = false;
   shadow_.reset();
@@ -377,6 +389,7 @@ void ClientConnection::decide() {
 
 void ClientConnection::onSession(SessionResult result) {
   if (state_ != State::kConnecting) return;
+  limits_state_ = std::move(result.limits);
   switch (result.status) {
     case SessionStatus::kIdentified:
       session_ = std::move(result.session);
@@ -411,6 +424,8 @@ void ClientConnection::decidePolicy() {
     countDecision(policy::Verdict::kDeny, decision_.reason);
     context_.stats().reportAllowed(decision_.reason);
   }
+  // SPEC §3 step 5 (step 4, rules, has none configured yet): limits, still before any DNS.
+  if (!admit()) return;
   if (!h.is_connect) {
     // An idle connection to the same destination for the same session, if its address still
     // passes the guard under this request's policy.
@@ -444,6 +459,151 @@ void ClientConnection::evaluateShadow(const policy::Environment& env) {
 common::RequestKind ClientConnection::kind() const {
   if (head_ && head_->is_connect) return common::RequestKind::kConnect;
   return common::RequestKind::kHttp;
+}
+
+bool ClientConnection::admit() {
+  const http::RequestHead& h = *head_;
+  if (h.is_connect) {
+    if (!context_.acquireTunnelSlot()) {
+      refuse(503, "http_request_denied", "tunnel-limit-reached", "too many tunnels",
+             "the proxy has reached its limit of concurrent tunnels", "retry shortly", "",
+             "Retry-After: 1\r\n");
+      return false;
+    }
+    tunnel_slot_ = true;
+  }
+  if (!limits_state_) return true;
+  limits_ = policy::resolveLimits(env_ != nullptr ? env_->config().limits : policy::LimitsConfig{},
+                                  session_ ? &session_->limits : nullptr);
+  limits_read_ = std::chrono::steady_clock::now();
+  common::SessionLimiter& limiter = limits_state_->limiter();
+  if (connection_state_ != limits_state_) {
+    // The first request of this connection in this session: it counts as one of its
+    // connections until it closes (or a later request names another session).
+    if (!limiter.acquireConnection(limits_)) {
+      refuseLimit(common::Admission{common::LimitHit::kConnections, common::kNanosPerSecond});
+      return false;
+    }
+    if (connection_state_) connection_state_->limiter().releaseConnection();
+    connection_state_ = limits_state_;
+  }
+  const std::string destination = h.parsed.host.text + ":" + std::to_string(h.parsed.port);
+  common::Admission admission =
+      limiter.admitRequest(monotonicNow(), limits_, destination, h.is_connect);
+  if (!admission.ok()) {
+    refuseLimit(admission);
+    return false;
+  }
+  if (h.is_connect) {
+    if (!limiter.acquireTunnel(limits_)) {
+      refuseLimit(common::Admission{common::LimitHit::kTunnels, common::kNanosPerSecond});
+      return false;
+    }
+    session_tunnel_ = true;
+  }
+  return true;
+}
+
+void ClientConnection::refuseLimit(common::Admission admission) {
+  context_.stats().limited(admission.hit);
+  const bool budget = admission.hit == common::LimitHit::kUploadBudget ||
+                      admission.hit == common::LimitHit::kDownloadBudget;
+  const int64_t seconds = std::max<int64_t>(
+      1, (admission.retry_after + common::kNanosPerSecond - 1) / common::kNanosPerSecond);
+  std::string why;
+  switch (admission.hit) {
+    case common::LimitHit::kRequestRate:
+      why = "the session sent more requests per second than its limit allows";
+      break;
+    case common::LimitHit::kDestinationRate:
+      why = "the session sent more requests per second to this destination than its limit allows";
+      break;
+    case common::LimitHit::kTunnelRate:
+      why = "the session opened more tunnels per second than its limit allows";
+      break;
+    case common::LimitHit::kConnections:
+      why = "the session has as many open connections as its limit allows";
+      break;
+    case common::LimitHit::kTunnels:
+      why = "the session has as many open tunnels as its limit allows";
+      break;
+    case common::LimitHit::kUploadBudget:
+      why = "the session has spent its upload budget for the current window";
+      break;
+    case common::LimitHit::kDownloadBudget:
+      why = "the session has spent its download budget for the current window";
+      break;
+    case common::LimitHit::kNone:
+      break;
+  }
+  refuse(429, "http_request_denied", budget ? "budget-exhausted" : "rate-limited",
+         budget ? "budget exhausted" : "rate limited", std::move(why),
+         "retry after " + std::to_string(seconds) + " s, or ask the operator for higher limits",
+         std::string("limits:") + common::limitHitName(admission.hit),
+         "Retry-After: " + std::to_string(seconds) + "\r\n");
+}
+
+const policy::Limits& ClientConnection::liveLimits() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - limits_read_ < std::chrono::seconds(1)) return limits_;
+  limits_read_ = now;
+  // The current snapshot (a reload) and the session's current overrides (an API change).
+  std::shared_ptr<const ProxySnapshot> snap = context_.snapshot();
+  const policy::Environment* env = snap->policy->environment(environment_);
+  const policy::LimitsConfig overrides = limits_state_->overrides();
+  limits_ = policy::resolveLimits(env != nullptr ? env->config().limits : policy::LimitsConfig{},
+                                  session_ ? &overrides : nullptr);
+  return limits_;
+}
+
+std::chrono::nanoseconds ClientConnection::meter(bool upload, size_t bytes) {
+  if (!limits_state_) return std::chrono::nanoseconds(0);
+  const policy::Limits& limits = liveLimits();
+  common::SessionLimiter& limiter = limits_state_->limiter();
+  const common::Nanos now = monotonicNow();
+  return std::chrono::nanoseconds(upload ? limiter.onUpload(now, limits, bytes)
+                                         : limiter.onDownload(now, limits, bytes));
+}
+
+void ClientConnection::shapeHttp(bool upload, std::chrono::nanoseconds pause) {
+  if (pause.count() <= 0 || state_ != State::kForwarding) return;
+  event::TimerPtr& timer = upload ? shape_timer_up_ : shape_timer_down_;
+  if (upload) {
+    upload_shaped_ = true;
+    parser_.pause();
+    client_->stopReading();
+    if (!timer) {
+      timer = context_.dispatcher().createTimer([this] {
+        upload_shaped_ = false;
+        if (state_ != State::kForwarding || request_complete_ || !upstream_) return;
+        if (upstream_->connection().aboveHighWatermark()) return;  // onWritable resumes
+        parser_.resume();
+        processInput();
+        if (state_ == State::kForwarding && !request_complete_ && !client_eof_ && !upload_shaped_) {
+          client_->startReading();
+        }
+      });
+    }
+  } else {
+    download_shaped_ = true;
+    if (upstream_) upstream_->connection().stopReading();
+    if (!timer) {
+      timer = context_.dispatcher().createTimer([this] {
+        download_shaped_ = false;
+        if (state_ != State::kForwarding || !upstream_) return;
+        if (client_->aboveHighWatermark()) return;  // onWritable resumes
+        upstream_->connection().startReading();
+      });
+    }
+  }
+  timer->enable(std::chrono::ceil<std::chrono::milliseconds>(pause));
+}
+
+void ClientConnection::releaseTunnelLimits() {
+  if (session_tunnel_ && limits_state_) limits_state_->limiter().releaseTunnel();
+  session_tunnel_ = false;
+  if (tunnel_slot_) context_.releaseTunnelSlot();
+  tunnel_slot_ = false;
 }
 
 void ClientConnection::countDecision(policy::Verdict verdict, policy::Reason reason) {
@@ -515,6 +675,7 @@ void ClientConnection::onBody(const char* data, size_t len) {
     up.write(std::string_view(data, len));
   }
   if (up.aboveHighWatermark()) parser_.pause();  // resumed by Upstream::onWritable
+  if (limits_state_) shapeHttp(true, meter(true, len));
 }
 
 void ClientConnection::onMessageComplete() {
@@ -659,6 +820,9 @@ void ClientConnection::checkHello() {
         logRequest("allow", policy::reasonCode(decision_.reason), decision_.ruleId(), 200);
         finish();
       });
+  if (limits_state_) {
+    tunnel_->setMeter([this](bool upload, size_t bytes) { return meter(upload, bytes); });
+  }
   tunnel_->start(std::move(early));
 }
 
@@ -735,6 +899,7 @@ void ClientConnection::refuse(int status, std::string_view proxy_error, std::str
   connecting_.reset();
   session_query_.reset();
   tunnel_upstream_.reset();
+  releaseTunnelLimits();
   client_->stopReading();
   pending_.clear();
   state_ = State::kClosing;
@@ -802,6 +967,11 @@ void ClientConnection::finish() {
   connecting_.reset();
   session_query_.reset();
   if (tunnel_) context_.stats().tunnelClosed();
+  releaseTunnelLimits();
+  if (connection_state_) connection_state_->limiter().releaseConnection();
+  connection_state_.reset();
+  if (shape_timer_up_) shape_timer_up_->disable();
+  if (shape_timer_down_) shape_timer_down_->disable();
   retireUpstream();
   if (tunnel_upstream_) tunnel_upstream_->close();
   // The tunnel, like this connection, may be inside one of its own callbacks: it is closed

@@ -118,6 +118,18 @@ class ClientConnection final : public event::DeferredDeletable,
   void onSession(SessionResult result);
   void decidePolicy();
   void evaluateShadow(const policy::Environment& env);
+  // SPEC §3 step 5: the session's connection cap, rates, budgets and tunnel caps; false when
+  // the request was refused.
+  bool admit();
+  void refuseLimit(common::Admission admission);
+  // The limits in force now for a running tunnel or body: re-read once a second so that a
+  // reload or an API change reaches it.
+  const policy::Limits& liveLimits();
+  // Bytes moved under the session's limits: the pause before that side may read again.
+  std::chrono::nanoseconds meter(bool upload, size_t bytes);
+  // Pauses reading a body side (HTTP forwarding) for `pause`.
+  void shapeHttp(bool upload, std::chrono::nanoseconds pause);
+  void releaseTunnelLimits();
   // Counts the request's policy decision once (the first call per request wins).
   void countDecision(policy::Verdict verdict, policy::Reason reason);
   common::RequestKind kind() const;
@@ -167,6 +179,17 @@ class ClientConnection final : public event::DeferredDeletable,
   const policy::Environment* env_ = nullptr;    // in snapshot_; null if it does not exist
   policy::Decision decision_;
   bool report_allowed_ = false;  // denied, but let through by report mode
+  // Limits (SPEC §3 step 5): the state the request counts against and the limits in force.
+  std::shared_ptr<SessionLimits> limits_state_;
+  policy::Limits limits_;
+  std::chrono::steady_clock::time_point limits_read_;
+  std::shared_ptr<SessionLimits> connection_state_;  // the session this connection counts for
+  bool session_tunnel_ = false;                      // holds one of its session's tunnels
+  bool tunnel_slot_ = false;                         // holds one of the process's tunnels
+  event::TimerPtr shape_timer_up_;                   // HTTP body shaping, per direction
+  event::TimerPtr shape_timer_down_;
+  bool upload_shaped_ = false;
+  bool download_shaped_ = false;
   bool decision_counted_ = false;
   std::optional<policy::Decision> shadow_;  // the shadow environment's decision
   std::string client_text_;

@@ -57,6 +57,9 @@ class ConnectionContext {
   // Who the client is and which environment applies (SPEC §6); asked once per request.
   virtual SessionResolver& sessions() = 0;
   virtual common::ProxyStats& stats() = 0;
+  // The process-wide cap on concurrent tunnels ([listener] max_tunnels): false when reached.
+  virtual bool acquireTunnelSlot() = 0;
+  virtual void releaseTunnelSlot() = 0;
   // The connection has ended: the owner forgets it and destroys it after the current callback.
   virtual void release(ClientConnection* connection) = 0;
 };

@@ -10,15 +10,41 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "policy/limits_config.h"
+#include "proxy/common/limits.h"
 #include "proxy/net/dns_resolver.h"
 #include "proxy/net/tcp_connection.h"
 
 namespace gatehouse::conn {
+
+// The limiter state of one session (or of the anonymous clients together), shared by every worker
+// and kept across changes of the session (PATCH, reload). The limiter itself is lock-free; the
+// overrides are read under a mutex, only by long-running tunnels refreshing their limits (once a
+// second), never per request (requests read SessionInfo::limits).
+class SessionLimits final {
+ public:
+  common::SessionLimiter& limiter() { return limiter_; }
+  const common::SessionLimiter& limiter() const { return limiter_; }
+  void setOverrides(const policy::LimitsConfig& overrides) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    overrides_ = overrides;
+  }
+  policy::LimitsConfig overrides() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return overrides_;
+  }
+
+ private:
+  common::SessionLimiter limiter_;
+  mutable std::mutex mutex_;
+  policy::LimitsConfig overrides_;
+};
 
 // What the proxy knows about an identified session. Immutable once published: shared between
 // worker threads as std::shared_ptr<const SessionInfo>. Never holds a credential.
@@ -27,6 +53,8 @@ struct SessionInfo {
   std::string environment;  // the environment whose policy applies ("default" = [environment])
   std::vector<std::string> labels;
   std::chrono::system_clock::time_point expires = std::chrono::system_clock::time_point::max();
+  policy::LimitsConfig limits;           // the session's overrides of its environment's limits
+  std::shared_ptr<SessionLimits> state;  // never null for a session from the built-in store
 };
 
 enum class SessionStatus : uint8_t {
@@ -72,6 +100,9 @@ struct SessionResult {
   // Human-readable, for logs and the response body. Fixed text: it never repeats what the client
   // sent and never contains a secret.
   std::string reason;
+  // The limiter state the request counts against: the session's, or the one shared by anonymous
+  // clients. Null = no limits at all.
+  std::shared_ptr<SessionLimits> limits;
 };
 
 struct SessionQuery {

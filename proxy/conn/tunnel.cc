@@ -46,6 +46,32 @@ void Tunnel::Side::onData(net::TcpConnection&, const char* data, size_t len) {
   // Stop reading this side until the peer's queue drains (onWritable on the peer's side).
   if (peer.aboveHighWatermark()) t.selfOf(is_client_).stopReading();
   t.touch();
+  if (t.meter_) t.meter(is_client_, len);
+}
+
+void Tunnel::meter(bool is_client, size_t bytes) {
+  const std::chrono::nanoseconds pause = meter_(is_client, bytes);
+  if (finished_ || pause.count() <= 0) return;
+  const int i = is_client ? 0 : 1;
+  selfOf(is_client).stopReading();
+  shaped_[i] = true;
+  if (!shape_timer_[i]) {
+    shape_timer_[i] = dispatcher_.createTimer([this, is_client] { resumeShaped(is_client); });
+  }
+  // Timers have millisecond resolution: round up so the rate is never exceeded.
+  shape_timer_[i]->enable(std::chrono::ceil<std::chrono::milliseconds>(pause));
+}
+
+void Tunnel::resumeShaped(bool is_client) {
+  shaped_[is_client ? 0 : 1] = false;
+  if (canRead(is_client)) selfOf(is_client).startReading();
+}
+
+bool Tunnel::canRead(bool is_client) const {
+  if (finished_ || shaped_[is_client ? 0 : 1]) return false;
+  if (is_client ? client_eof_ : upstream_eof_) return false;
+  const net::TcpConnection& peer = is_client ? *upstream_ : *client_;
+  return !peer.aboveHighWatermark();
 }
 
 void Tunnel::Side::onWritable(net::TcpConnection&) {
@@ -53,8 +79,7 @@ void Tunnel::Side::onWritable(net::TcpConnection&) {
   Tunnel& t = tunnel_;
   if (t.finished_) return;
   const bool other_is_client = !is_client_;
-  const bool other_eof = other_is_client ? t.client_eof_ : t.upstream_eof_;
-  if (!other_eof) t.selfOf(other_is_client).startReading();
+  if (t.canRead(other_is_client)) t.selfOf(other_is_client).startReading();
 }
 
 void Tunnel::Side::onEndOfStream(net::TcpConnection&) {
@@ -84,6 +109,9 @@ void Tunnel::finish(const char* end, bool reset) {
   finished_ = true;
   stats_.end = end;
   idle_timer_->disable();
+  for (auto& timer : shape_timer_) {
+    if (timer) timer->disable();
+  }
   // An error on one side resets the other, so that neither peer waits for data that will never
   // come; a clean end comes only after every queued byte was written (maybeDone).
   client_->close(reset);

@@ -6,6 +6,10 @@
 // when both directions are finished, on an error or reset of either side (both closed), or
 // after `idle_timeout` without a byte in either direction.
 //
+// Shaping: an optional meter is told of every chunk read and answers how long that side must
+// stop reading (rate limits and budgets, proxy/common/limits.h); the bytes already read are
+// always forwarded, so shaping slows a tunnel and never loses data.
+//
 // Threading: the loop thread of both connections. onClosed runs once, from a loop callback.
 #pragma once
 
@@ -32,6 +36,11 @@ class Tunnel final {
   ~Tunnel();
   Tunnel(const Tunnel&) = delete;
   Tunnel& operator=(const Tunnel&) = delete;
+
+  // `upload`: the chunk came from the client. Returns the pause before that side reads again.
+  using Meter = std::function<std::chrono::nanoseconds(bool upload, size_t bytes)>;
+  // Before start().
+  void setMeter(Meter meter) { meter_ = std::move(meter); }
 
   // Bytes the client sent before the tunnel started (e.g. the ClientHello that was inspected);
   // forwarded first. Then reading starts on both sides.
@@ -63,6 +72,10 @@ class Tunnel final {
   net::TcpConnection& selfOf(bool is_client) { return is_client ? *client_ : *upstream_; }
   void touch();
   void finish(const char* end, bool reset);
+  // After a chunk from `is_client`'s side: pause that side as the meter says.
+  void meter(bool is_client, size_t bytes);
+  void resumeShaped(bool is_client);
+  bool canRead(bool is_client) const;
   void maybeDone();
 
   event::Dispatcher& dispatcher_;
@@ -73,6 +86,9 @@ class Tunnel final {
   std::chrono::milliseconds idle_timeout_;
   event::TimerPtr idle_timer_;
   std::function<void(const Stats&)> on_closed_;
+  Meter meter_;
+  event::TimerPtr shape_timer_[2];  // [0] client side, [1] upstream side; created when needed
+  bool shaped_[2] = {false, false};
   Stats stats_;
   bool client_eof_ = false;
   bool upstream_eof_ = false;

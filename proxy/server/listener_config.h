@@ -24,6 +24,7 @@ struct ListenerConfig {
 
   // Limits.
   int max_connections = 10000;   // client connections per process; beyond: 503 and close
+  int max_tunnels = 10000;       // concurrent CONNECT tunnels per process; beyond: 503, Retry-After
   int max_header_bytes = 65536;  // request head (431 beyond)
   int max_headers = 100;         // header fields (431 beyond)
   int max_uri_bytes = 8192;      // request-target (414 beyond)
@@ -48,6 +49,9 @@ struct LogConfig {
   // Size of the in-memory ring of recent decisions served by the control API; 0 disables it.
   int recent_decisions = 1000;  // 0..1000000
   policy::SourcePos recent_decisions_pos;
+  // During a storm of denials at most this many denied-request lines are written per second,
+  // then one line saying how many were dropped; 0 writes every denial.
+  int denied_sample_per_second = 100;  // 0..1000000
 };
 
 }  // namespace gatehouse::server

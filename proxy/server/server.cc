@@ -83,7 +83,8 @@ class Server final : public control::ControlPlane {
     bool owned = false;
     FILE* log_file = openDecisionLog(config_.log.decisions, owned, err_);
     log_ = std::make_unique<common::DecisionLog>(
-        log_file, owned, static_cast<size_t>(std::max(0, config_.log.recent_decisions)));
+        log_file, owned, static_cast<size_t>(std::max(0, config_.log.recent_decisions)),
+        static_cast<uint32_t>(std::max(0, config_.log.denied_sample_per_second)));
     sessions_ =
         std::make_shared<control::SessionStore>(config_.sessions, config_.listener.require_session);
 
@@ -107,8 +108,8 @@ class Server final : public control::ControlPlane {
     }
     session_manager_ = (*factory)(sessions_);
     for (int i = 0; i < n; ++i) {
-      server::WorkerShared shared{snapshots_, *log_, metrics_, connections_,
-                                  session_manager_.make_resolver};
+      server::WorkerShared shared{snapshots_,   *log_,    metrics_,
+                                  connections_, tunnels_, session_manager_.make_resolver};
       auto w = std::make_unique<Worker>(i, std::move(shared));
       std::string error;
       if (!w->init(*listen, config_.listener, config_.resolver, error)) {
@@ -358,6 +359,7 @@ class Server final : public control::ControlPlane {
   control::SessionManager session_manager_;
   conn::SnapshotHolder snapshots_;
   std::atomic<int> connections_{0};
+  std::atomic<int> tunnels_{0};
   uint64_t generation_ = 0;
   std::vector<std::unique_ptr<Worker>> workers_;
   net::SocketAddress bound_;

@@ -12,6 +12,7 @@ Worker::Worker(int index, WorkerShared shared)
       log_(shared.log),
       stats_(shared.stats),
       connections_(shared.connections),
+      tunnels_(shared.tunnels),
       sessions_(shared.make_resolver(dispatcher_)) {}
 
 Worker::~Worker() {
@@ -113,6 +114,15 @@ void Worker::onAccept(std::unique_ptr<net::TcpConnection> connection) {
   conn::ClientConnection* raw = client.get();
   clients_.push_back(std::move(client));
   raw->start();
+}
+
+bool Worker::acquireTunnelSlot() {
+  const int limit = snapshots_.current()->listener.max_tunnels;
+  if (tunnels_.fetch_add(1, std::memory_order_relaxed) >= limit) {
+    tunnels_.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
 }
 
 Worker::Rejected::Rejected(Worker& worker, std::unique_ptr<net::TcpConnection> connection)

@@ -28,6 +28,7 @@ struct WorkerShared {
   common::DecisionLog& log;
   common::ProxyStats& stats;
   std::atomic<int>& connections;  // process-wide count of client connections
+  std::atomic<int>& tunnels;      // process-wide count of tunnels
   // Makes the worker's session resolver, on its loop (called on the worker's dispatcher).
   std::function<std::unique_ptr<conn::SessionResolver>(event::Dispatcher&)> make_resolver;
 };
@@ -63,6 +64,8 @@ class Worker final : public conn::ConnectionContext {
   common::DecisionLog& decisionLog() override { return log_; }
   conn::SessionResolver& sessions() override { return *sessions_; }
   common::ProxyStats& stats() override { return stats_; }
+  bool acquireTunnelSlot() override;
+  void releaseTunnelSlot() override { tunnels_.fetch_sub(1, std::memory_order_relaxed); }
   void release(conn::ClientConnection* connection) override;
 
  private:
@@ -89,6 +92,7 @@ class Worker final : public conn::ConnectionContext {
   common::DecisionLog& log_;
   common::ProxyStats& stats_;
   std::atomic<int>& connections_;  // process-wide
+  std::atomic<int>& tunnels_;      // process-wide
   std::atomic<int> active_{0};     // this worker's
   event::UvDispatcher dispatcher_;
   std::unique_ptr<net::Listener> listener_;

@@ -362,7 +362,8 @@ std::string GatehouseConfig::toToml() const {
   for (const auto& [key, value] : listener) {
     t.append(key).append(" = ").append(value).append("\n");
   }
-  t += "\n[log]\ndecisions = \"stdout\"\n";
+  t += "\n[log]\ndecisions = \"stdout\"\ndenied_sample_per_second = " +
+       std::to_string(denied_sample_per_second) + "\n";
   t += "\n[admin]\naddress = " + tomlString(admin_address) + "\n";
   if (!admin_token_file.empty()) t += "token_file = " + tomlString(admin_token_file) + "\n";
   t += "\n[environment]\nlevel = " + tomlString(level) + "\n";

@@ -163,6 +163,8 @@ struct GatehouseConfig {
   std::vector<std::string> dns_servers;
   int dns_timeout_ms = 0;  // 0: the default
   std::vector<std::pair<std::string, std::vector<std::string>>> static_hosts;
+  // [log] denied_sample_per_second: tests count every line, so no sampling unless asked for.
+  int denied_sample_per_second = 0;
   std::string admin_address;     // [admin] address; "" = no control API
   std::string admin_token_file;  // [admin] token_file
   // Raw TOML appended at the end: [environments.X], [[sessions]], ... (no table above).

@@ -2,12 +2,15 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdint>
 #include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "control/config.h"
+#include "policy/limits_config.h"
+#include "policy/policy.h"
 
 namespace gatehouse::control {
 namespace {
@@ -398,6 +401,356 @@ TEST(ConfigLoaderTest, ModeAndShadowAreRead) {
   EXPECT_EQ(strict.mode, policy::EnvironmentMode::kEnforce) << "the default";
   EXPECT_EQ(strict.shadow, "");
   EXPECT_EQ(strict.mode_pos.line, 0);
+}
+
+// ---- limits -----------------------------------------------------------------------------------
+
+// Every limit key with the values it accepts and the hint's last clause, in limitKeyName order.
+struct LimitSpec {
+  std::string key;
+  uint64_t min;
+  uint64_t max;
+  std::string meaning;
+};
+constexpr uint64_t kTwoTo53 = 9007199254740992;
+const std::vector<LimitSpec> kLimitSpecs = {
+    {"requests_per_second", 0, kTwoTo53, "0 = no limit"},
+    {"request_burst", 0, kTwoTo53, "0 = the rate (at least 1)"},
+    {"tunnels_per_second", 0, kTwoTo53, "0 = no limit"},
+    {"tunnel_burst", 0, kTwoTo53, "0 = the rate (at least 1)"},
+    {"destination_requests_per_second", 0, kTwoTo53, "0 = no limit"},
+    {"destination_burst", 0, kTwoTo53, "0 = the rate (at least 1)"},
+    {"max_connections", 0, 10000000, "0 = no limit"},
+    {"max_tunnels", 0, 10000000, "0 = no limit"},
+    {"upload_bytes_per_second", 0, kTwoTo53, "0 = no limit"},
+    {"download_bytes_per_second", 0, kTwoTo53, "0 = no limit"},
+    {"upload_budget_bytes", 0, kTwoTo53, "0 = no limit"},
+    {"download_budget_bytes", 0, kTwoTo53, "0 = no limit"},
+    {"budget_window_s", 1, 31536000, "leave it out for the default 3600"},
+    {"trickle_bytes_per_second", 0, kTwoTo53, "0 = the default 1024"},
+};
+
+// The three places a limits table is written: how it is named in messages, the text up to and
+// including its header, and the line its first key is on.
+struct LimitsTable {
+  std::string where;
+  std::string header;
+  int line;
+};
+const std::vector<LimitsTable> kLimitsTables = {
+    {"[environment.limits]", "[environment.limits]\n", 2},
+    {"[environments.web.limits]", "[environments.web.limits]\n", 2},
+    {"[sessions.limits]", kSession + "[sessions.limits]\n", 5},
+};
+
+// A line that gives a limit key its effect, so that a valid row draws no warning.
+std::string companionLine(const std::string& key) {
+  if (key == "request_burst") return "requests_per_second = 1\n";
+  if (key == "tunnel_burst") return "tunnels_per_second = 1\n";
+  if (key == "destination_burst") return "destination_requests_per_second = 1\n";
+  if (key == "trickle_bytes_per_second") return "upload_budget_bytes = 1\n";
+  return "";
+}
+
+TEST(ConfigLoaderTest, LimitSpecsCoverEveryLimitKey) {
+  ASSERT_EQ(kLimitSpecs.size(), policy::kLimitKeyCount);
+  for (size_t i = 0; i < policy::kLimitKeyCount; ++i) {
+    EXPECT_EQ(kLimitSpecs[i].key, policy::limitKeyName(static_cast<policy::LimitKey>(i)));
+  }
+}
+
+TEST(ConfigLoaderTest, EveryLimitKeyIsRangeAndTypeCheckedInEveryTable) {
+  std::vector<ErrorRow> errors;
+  std::vector<ValidRow> valid;
+  for (const LimitsTable& table : kLimitsTables) {
+    for (const LimitSpec& spec : kLimitSpecs) {
+      const std::string in = spec.key + " in " + table.where;
+      const std::string line = spec.key + " = ";
+      const int column = static_cast<int>(line.size()) + 1;
+      const std::string range = "use a value in " + std::to_string(spec.min) + ".." +
+                                std::to_string(spec.max) + "; " + spec.meaning;
+      const std::string field = table.where + " " + spec.key;
+      errors.push_back({in + ": one above the largest value",
+                        table.header + line + std::to_string(spec.max + 1) + "\n",
+                        field + " = " + std::to_string(spec.max + 1) + " is out of range",
+                        table.line, column, range});
+      errors.push_back({in + ": negative", table.header + line + "-1\n",
+                        field + " = -1 is out of range", table.line, column, range});
+      errors.push_back(
+          {in + ": the largest TOML integer", table.header + line + "9223372036854775807\n",
+           field + " = 9223372036854775807 is out of range", table.line, column, range});
+      errors.push_back({in + ": a quoted number", table.header + line + "\"100\"\n",
+                        field + " must be an integer, not a string", table.line, column,
+                        "write a whole number without quotes or units"});
+      errors.push_back({in + ": a size with a unit", table.header + line + "\"10MB\"\n",
+                        field + " must be an integer, not a string", table.line, column,
+                        "e.g. " + spec.key + " = 100"});
+      errors.push_back({in + ": a fraction", table.header + line + "1.5\n",
+                        field + " must be an integer, not a floating-point number", table.line,
+                        column, ""});
+      errors.push_back({in + ": a boolean", table.header + line + "true\n",
+                        field + " must be an integer, not a boolean", table.line, column, ""});
+      valid.push_back({in + ": the smallest value", table.header + line + std::to_string(spec.min) +
+                                                        "\n" + companionLine(spec.key)});
+      valid.push_back({in + ": the largest value", table.header + line + std::to_string(spec.max) +
+                                                       "\n" + companionLine(spec.key)});
+    }
+  }
+  runConfigRows(errors);
+  runValidRows(valid);
+}
+
+TEST(ConfigLoaderTest, LimitsTablesChecks) {
+  runConfigRows({
+      {"budget_window_s = 0 is not \"the default\": leaving it out is",
+       "[environment.limits]\nbudget_window_s = 0\n",
+       "[environment.limits] budget_window_s = 0 is out of range", 2, 19,
+       "leave it out for the default 3600"},
+      {"a window of more than a year", "[environments.web.limits]\nbudget_window_s = 31536001\n",
+       "[environments.web.limits] budget_window_s = 31536001 is out of range", 2, 19,
+       "use a value in 1..31536000"},
+      {"a session's window of 0", kSession + "[sessions.limits]\nbudget_window_s = 0\n",
+       "[sessions.limits] budget_window_s = 0 is out of range", 5, 19,
+       "leave it out for the default 3600"},
+      {"rate typo in [environment.limits]", "[environment.limits]\nrequest_per_second = 5\n",
+       "unknown key 'request_per_second' in [environment.limits]", 2, 1,
+       "did you mean 'requests_per_second'?"},
+      {"cap typo in [environments.NAME.limits]", "[environments.web.limits]\nmax_conections = 5\n",
+       "unknown key 'max_conections' in [environments.web.limits]", 2, 1,
+       "did you mean 'max_connections'?"},
+      {"window without its unit in [sessions.limits]",
+       kSession + "[sessions.limits]\nbudget_window = 60\n",
+       "unknown key 'budget_window' in [sessions.limits]", 5, 1, "did you mean 'budget_window_s'?"},
+      {"a key of no limit", "[environment.limits]\nbandwidth = 5\n",
+       "unknown key 'bandwidth' in [environment.limits]", 2, 1,
+       "valid keys: requests_per_second, request_burst, tunnels_per_second, tunnel_burst, "
+       "destination_requests_per_second, destination_burst, max_connections, max_tunnels, "
+       "upload_bytes_per_second, download_bytes_per_second, upload_budget_bytes, "
+       "download_budget_bytes, budget_window_s, trickle_bytes_per_second"},
+      {"a [listener] key in a session's limits",
+       kSession + "[sessions.limits]\nmax_header_bytes = 5\n",
+       "unknown key 'max_header_bytes' in [sessions.limits]", 5, 1, "valid keys:"},
+      {"limits key typo in [environment]", "[environment]\nlimit = {}\n",
+       "unknown key 'limit' in [environment]", 2, 1, "did you mean 'limits'?"},
+      {"limits key typo in [[sessions]]", kSession + "limts = {}\n",
+       "unknown key 'limts' in [[sessions]]", 4, 1, "did you mean 'limits'?"},
+      {"limits as a number in [environment]", "[environment]\nlimits = 5\n",
+       "[environment] limits must be a table, not an integer", 2, 10, ""},
+      {"limits as a list in [environments.NAME]", "[environments.web]\nlimits = []\n",
+       "[environments.web] limits must be a table, not an array", 2, 10, ""},
+      {"limits as an array of tables in [[sessions]]", kSession + "[[sessions.limits]]\n",
+       "[[sessions]] limits must be a table, not an array of tables", 4, 1, ""},
+      {"a dotted key inside a limits table", "[environment.limits]\nrequests.per_second = 5\n",
+       "unknown key 'requests' in [environment.limits]", 2, 1, ""},
+      {"an undefined environment is the only problem: its limits are unknown, so the session's "
+       "burst draws no warning",
+       kSession + "environment = \"nope\"\n[sessions.limits]\nrequest_burst = 5\n",
+       "[[sessions]] environment 'nope' is not defined", 4, 15, ""},
+  });
+  runValidRows({
+      {"an empty limits table", "[environment.limits]\n"},
+      {"an inline table",
+       "[environment]\nlimits = { requests_per_second = 10, max_tunnels = 4 }\n"},
+      {"every key of a named environment",
+       "[environments.web.limits]\nrequests_per_second = 10\nrequest_burst = 20\n"
+       "tunnels_per_second = 1\ntunnel_burst = 2\ndestination_requests_per_second = 5\n"
+       "destination_burst = 5\nmax_connections = 100\nmax_tunnels = 50\n"
+       "upload_bytes_per_second = 1048576\ndownload_bytes_per_second = 10485760\n"
+       "upload_budget_bytes = 1073741824\ndownload_budget_bytes = 10737418240\n"
+       "budget_window_s = 86400\ntrickle_bytes_per_second = 512\n"},
+      {"a session's burst uses its environment's rate",
+       "[environments.web.limits]\nrequests_per_second = 10\n" + kSession +
+           "environment = \"web\"\n[sessions.limits]\nrequest_burst = 50\n"},
+      {"a session's trickle uses its environment's budget",
+       "[environment.limits]\ndownload_budget_bytes = 1000\n" + kSession +
+           "[sessions.limits]\ntrickle_bytes_per_second = 10\n"},
+      {"a session's rate gives its environment's burst an effect",
+       "[environment.limits]\nrequest_burst = 50\nrequests_per_second = 10\n" + kSession +
+           "[sessions.limits]\nrequests_per_second = 5\n"},
+      {"a burst of 0 without a rate restates the default: no warning",
+       "[environment.limits]\nrequest_burst = 0\ntunnel_burst = 0\ndestination_burst = 0\n"},
+      {"the default trickle without a budget restates the default: no warning",
+       kSession + "[sessions.limits]\ntrickle_bytes_per_second = 1024\n"},
+      {"a trickle of 0 (the default) without a budget",
+       "[environments.web.limits]\ntrickle_bytes_per_second = 0\n"},
+      {"a session lifting its environment's cap", "[environment.limits]\nmax_tunnels = 4\n" +
+                                                      kSession +
+                                                      "[sessions.limits]\nmax_tunnels = 0\n"},
+  });
+}
+
+// Limits that do nothing as written: one warning each, at the value, and the config still loads.
+TEST(ConfigLoaderTest, IneffectiveLimitsAreWarnings) {
+  const std::vector<ErrorRow> rows = {
+      {"a request burst without a rate", "[environment.limits]\nrequest_burst = 5\n",
+       "[environment.limits] request_burst has no effect without requests_per_second", 2, 17,
+       "set requests_per_second, or remove request_burst"},
+      {"a burst with a rate of 0 (no limit)",
+       "[environment.limits]\nrequests_per_second = 0\nrequest_burst = 5\n",
+       "[environment.limits] request_burst has no effect without requests_per_second", 3, 17, ""},
+      {"a tunnel burst without a rate", "[environments.web.limits]\ntunnel_burst = 5\n",
+       "[environments.web.limits] tunnel_burst has no effect without tunnels_per_second", 2, 16,
+       "set tunnels_per_second, or remove tunnel_burst"},
+      {"a destination burst beside an unrelated rate",
+       "[environment.limits]\nrequests_per_second = 5\ndestination_burst = 5\n",
+       "[environment.limits] destination_burst has no effect without "
+       "destination_requests_per_second",
+       3, 21, ""},
+      {"a session's burst when neither it nor its environment sets the rate",
+       kSession + "[sessions.limits]\ndestination_burst = 5\n",
+       "[sessions.limits] destination_burst has no effect without "
+       "destination_requests_per_second",
+       5, 21, "here or in the session's environment"},
+      {"a session's rate of 0 lifts its environment's rate, so its own burst does nothing",
+       "[environment.limits]\nrequests_per_second = 10\n" + kSession +
+           "[sessions.limits]\nrequests_per_second = 0\nrequest_burst = 5\n",
+       "[sessions.limits] request_burst has no effect without requests_per_second", 8, 17, ""},
+      {"a trickle without a budget", "[environment.limits]\ntrickle_bytes_per_second = 10\n",
+       "[environment.limits] trickle_bytes_per_second has no effect without upload_budget_bytes "
+       "or download_budget_bytes",
+       2, 28, "set a budget, or remove trickle_bytes_per_second"},
+      {"a trickle beside budgets of 0 (no limit)",
+       "[environments.web.limits]\nupload_budget_bytes = 0\ntrickle_bytes_per_second = 10\n",
+       "[environments.web.limits] trickle_bytes_per_second has no effect", 3, 28, ""},
+      {"a session's trickle when its environment (named) has no budget",
+       "[environments.web.limits]\nrequests_per_second = 1\n" + kSession +
+           "environment = \"web\"\n[sessions.limits]\ntrickle_bytes_per_second = 10\n",
+       "[sessions.limits] trickle_bytes_per_second has no effect", 8, 28,
+       "set a budget here or in the session's environment"},
+  };
+  for (const ErrorRow& row : rows) {
+    ConfigLoad load = loadConfigString(row.toml, "t.toml");
+    SCOPED_TRACE(row.reason + "\n--- toml ---\n" + row.toml + "--- issues ---" +
+                 describe(load.issues));
+    EXPECT_TRUE(load.ok());
+    ASSERT_EQ(load.issues.size(), 1u);
+    EXPECT_EQ(load.issues[0].severity, ConfigIssue::Severity::kWarning);
+    EXPECT_EQ(load.issues[0].pos.toString(),
+              "t.toml:" + std::to_string(row.line) + ":" + std::to_string(row.column));
+    EXPECT_THAT(load.issues[0].message, HasSubstr(row.message));
+    EXPECT_THAT(load.issues[0].hint, HasSubstr(row.hint));
+  }
+}
+
+TEST(ConfigLoaderTest, LimitsAreReadWithPositions) {
+  ConfigLoad load = loadConfigString(
+      "[environment.limits]\n"                                   // 1
+      "requests_per_second = 10\n"                               // 2
+      "budget_window_s = 60\n"                                   // 3
+      "[environments.web]\n"                                     // 4
+      "limits = { max_tunnels = 4, upload_budget_bytes = 0 }\n"  // 5
+      "[environments.other]\n"                                   // 6
+      "level = \"none\"\n"                                       // 7
+      "[[sessions]]\n"                                           // 8
+      "id = \"a\"\n"                                             // 9
+      "clients = [\"10.0.0.1\"]\n"                               // 10
+      "environment = \"web\"\n"                                  // 11
+      "[sessions.limits]\n"                                      // 12
+      "max_tunnels = 0\n"                                        // 13
+      "download_budget_bytes = 9007199254740992\n"               // 14
+      "[[sessions]]\n"                                           // 15
+      "id = \"b\"\n"                                             // 16
+      "clients = [\"10.0.0.2\"]\n",                              // 17
+      "t.toml");
+  ASSERT_TRUE(load.issues.empty()) << describe(load.issues);
+  using policy::LimitKey;
+  auto position = [](const policy::LimitsConfig& limits, LimitKey key) {
+    return limits.positions[static_cast<size_t>(key)].toString();
+  };
+  auto setKeys = [](const policy::LimitsConfig& limits) {
+    std::vector<std::string> keys;
+    for (size_t i = 0; i < policy::kLimitKeyCount; ++i) {
+      if (limits.values[i]) keys.emplace_back(policy::limitKeyName(static_cast<LimitKey>(i)));
+    }
+    return keys;
+  };
+
+  const policy::LimitsConfig& def = load.config.policy.default_environment.limits;
+  EXPECT_THAT(setKeys(def), ElementsAre("requests_per_second", "budget_window_s"));
+  EXPECT_EQ(def[LimitKey::kRequestsPerSecond], std::optional<uint64_t>(10));
+  EXPECT_EQ(position(def, LimitKey::kRequestsPerSecond), "t.toml:2:23");
+  EXPECT_EQ(def[LimitKey::kBudgetWindowSeconds], std::optional<uint64_t>(60));
+  EXPECT_EQ(position(def, LimitKey::kBudgetWindowSeconds), "t.toml:3:19");
+  EXPECT_EQ(def.positions[static_cast<size_t>(LimitKey::kMaxTunnels)].line, 0) << "unset";
+
+  ASSERT_EQ(load.config.policy.environments.size(), 2u);
+  const policy::LimitsConfig& web = load.config.policy.environments[0].limits;
+  EXPECT_THAT(setKeys(web), ElementsAre("max_tunnels", "upload_budget_bytes"));
+  EXPECT_EQ(web[LimitKey::kMaxTunnels], std::optional<uint64_t>(4));
+  EXPECT_EQ(position(web, LimitKey::kMaxTunnels), "t.toml:5:26");
+  EXPECT_EQ(web[LimitKey::kUploadBudgetBytes], std::optional<uint64_t>(0)) << "0 is set, not unset";
+  EXPECT_EQ(position(web, LimitKey::kUploadBudgetBytes), "t.toml:5:51");
+  EXPECT_TRUE(load.config.policy.environments[1].limits.empty());
+
+  ASSERT_EQ(load.config.sessions.size(), 2u);
+  const policy::LimitsConfig& a = load.config.sessions[0].limits;
+  EXPECT_THAT(setKeys(a), ElementsAre("max_tunnels", "download_budget_bytes"));
+  EXPECT_EQ(a[LimitKey::kMaxTunnels], std::optional<uint64_t>(0));
+  EXPECT_EQ(position(a, LimitKey::kMaxTunnels), "t.toml:13:15");
+  EXPECT_EQ(a[LimitKey::kDownloadBudgetBytes], std::optional<uint64_t>(kTwoTo53));
+  EXPECT_EQ(position(a, LimitKey::kDownloadBudgetBytes), "t.toml:14:25");
+  EXPECT_TRUE(load.config.sessions[1].limits.empty());
+
+  // What the session gets: its own values over its environment's, then the defaults.
+  policy::Limits resolved = policy::resolveLimits(load.config.policy.environments[0].limits, &a);
+  EXPECT_EQ(resolved[LimitKey::kMaxTunnels], 0u) << "the session lifts the cap";
+  EXPECT_EQ(resolved[LimitKey::kUploadBudgetBytes], 0u);
+  EXPECT_EQ(resolved[LimitKey::kDownloadBudgetBytes], kTwoTo53);
+  EXPECT_EQ(resolved[LimitKey::kBudgetWindowSeconds], 3600u);
+  EXPECT_EQ(resolved[LimitKey::kTrickleBytesPerSecond], 1024u);
+}
+
+TEST(ConfigLoaderTest, InvalidLimitValuesAreNotStored) {
+  ConfigLoad load = loadConfigString(
+      "[environment.limits]\nrequests_per_second = -1\nmax_tunnels = \"3\"\nrequest_burst = 3\n"
+      "requests_per_sec = 3\nmax_connections = 7\n",
+      "t.toml");
+  EXPECT_EQ(countErrors(load.issues), 3) << describe(load.issues);
+  const policy::LimitsConfig& def = load.config.policy.default_environment.limits;
+  EXPECT_FALSE(def[policy::LimitKey::kRequestsPerSecond].has_value());
+  EXPECT_FALSE(def[policy::LimitKey::kMaxTunnels].has_value());
+  EXPECT_EQ(def[policy::LimitKey::kRequestBurst], std::optional<uint64_t>(3));
+  EXPECT_EQ(def[policy::LimitKey::kMaxConnections], std::optional<uint64_t>(7));
+  // The rate was written, but wrongly: the burst still has no effect, and says so.
+  ASSERT_EQ(load.issues.size(), 4u);
+  EXPECT_EQ(load.issues[2].severity, ConfigIssue::Severity::kWarning);
+  EXPECT_EQ(load.issues[2].pos.toString(), "t.toml:4:17");
+}
+
+TEST(ConfigLoaderTest, GlobalTunnelCapAndDeniedSampling) {
+  runConfigRows({
+      {"no tunnels at all would break every CONNECT", "[listener]\nmax_tunnels = 0\n",
+       "[listener] max_tunnels = 0 is out of range", 2, 15,
+       "use a value in 1..10000000; concurrent CONNECT tunnels per process"},
+      {"more tunnels than connections could ever hold", "[listener]\nmax_tunnels = 10000001\n",
+       "[listener] max_tunnels = 10000001 is out of range", 2, 15, "1..10000000"},
+      {"max_tunnels as a string", "[listener]\nmax_tunnels = \"100\"\n",
+       "[listener] max_tunnels must be an integer, not a string", 2, 15, ""},
+      {"max_tunnels typo", "[listener]\nmax_tunnel = 5\n", "unknown key 'max_tunnel' in [listener]",
+       2, 1, "did you mean 'max_tunnels'?"},
+      {"negative sampling", "[log]\ndenied_sample_per_second = -1\n",
+       "[log] denied_sample_per_second = -1 is out of range", 2, 28,
+       "use a value in 0..1000000; denied-request lines per second during a storm; 0 logs every "
+       "denial"},
+      {"sampling above a million", "[log]\ndenied_sample_per_second = 1000001\n",
+       "[log] denied_sample_per_second = 1000001 is out of range", 2, 28, "0..1000000"},
+      {"sampling as a float", "[log]\ndenied_sample_per_second = 0.5\n",
+       "[log] denied_sample_per_second must be an integer, not a floating-point number", 2, 28, ""},
+      {"sampling typo", "[log]\ndenied_samples_per_second = 5\n",
+       "unknown key 'denied_samples_per_second' in [log]", 2, 1,
+       "did you mean 'denied_sample_per_second'?"},
+  });
+  runValidRows({
+      {"one tunnel", "[listener]\nmax_tunnels = 1\n"},
+      {"the largest tunnel cap", "[listener]\nmax_tunnels = 10000000\n"},
+      {"every denial logged", "[log]\ndenied_sample_per_second = 0\n"},
+      {"the largest sampling rate", "[log]\ndenied_sample_per_second = 1000000\n"},
+  });
+  ConfigLoad load = loadConfigString(
+      "[listener]\nmax_tunnels = 7\n[log]\ndenied_sample_per_second = 0\n", "t.toml");
+  ASSERT_TRUE(load.issues.empty()) << describe(load.issues);
+  EXPECT_EQ(load.config.listener.max_tunnels, 7);
+  EXPECT_EQ(load.config.log.denied_sample_per_second, 0);
 }
 
 // ---- resolver and git -------------------------------------------------------------------------
@@ -940,7 +1293,9 @@ TEST(ConfigLoaderTest, EmptyConfigHasTheDefaults) {
   EXPECT_EQ(c.listener.address_pos.line, 0);
   EXPECT_EQ(c.listener.workers, 0);
   EXPECT_EQ(c.listener.require_session, std::nullopt);
+  EXPECT_EQ(c.listener.max_tunnels, 10000);
   EXPECT_EQ(c.log.recent_decisions, 1000);
+  EXPECT_EQ(c.log.denied_sample_per_second, 100);
   EXPECT_EQ(c.admin.address, "127.0.0.1:9090");
   EXPECT_EQ(c.admin.token_file, "");
   const policy::EnvironmentConfig& env = c.policy.default_environment;
@@ -954,6 +1309,7 @@ TEST(ConfigLoaderTest, EmptyConfigHasTheDefaults) {
   EXPECT_THAT(env.ports, ElementsAre(80, 443));
   EXPECT_EQ(env.mode, policy::EnvironmentMode::kEnforce);
   EXPECT_EQ(env.shadow, "");
+  EXPECT_TRUE(env.limits.empty()) << "no limits unless configured";
   EXPECT_TRUE(c.policy.environments.empty());
   EXPECT_TRUE(c.policy.addresses.deny_private);
   EXPECT_TRUE(c.policy.addresses.allow.empty());
@@ -980,7 +1336,9 @@ TEST(ConfigLoaderTest, ShippedExampleConfigLoadsWithTheDefaults) {
   EXPECT_GT(c.listener.address_pos.line, 0);
   EXPECT_EQ(c.listener.workers, d.listener.workers);
   EXPECT_EQ(c.listener.require_session, std::nullopt) << "documented commented out: auto";
+  EXPECT_EQ(c.listener.max_tunnels, d.listener.max_tunnels);
   EXPECT_EQ(c.log.recent_decisions, d.log.recent_decisions);
+  EXPECT_EQ(c.log.denied_sample_per_second, d.log.denied_sample_per_second);
   EXPECT_GT(c.log.recent_decisions_pos.line, 0);
   EXPECT_EQ(c.admin.address, d.admin.address);
   EXPECT_EQ(c.admin.token_file, d.admin.token_file);
@@ -992,6 +1350,7 @@ TEST(ConfigLoaderTest, ShippedExampleConfigLoadsWithTheDefaults) {
   EXPECT_GT(c.policy.default_environment.mode_pos.line, 0);
   EXPECT_EQ(c.policy.default_environment.shadow, d.policy.default_environment.shadow);
   EXPECT_GT(c.policy.default_environment.shadow_pos.line, 0);
+  EXPECT_TRUE(c.policy.default_environment.limits.empty()) << "documented commented out";
   EXPECT_TRUE(c.policy.environments.empty());
   EXPECT_TRUE(c.policy.addresses.deny_private);
   EXPECT_TRUE(c.resolver.servers.empty());
@@ -1181,6 +1540,41 @@ TEST(ConfigLoaderTest, LoadAndCompileAddsSessionEnvironmentsToThePolicyOnly) {
   EXPECT_TRUE(l.policy->check({"session:sbx-1", "GET", &ok, 443}).allowed());
   EXPECT_TRUE(l.policy->check({"session:sbx-1", "GET", &web, 443}).allowed());
   EXPECT_FALSE(l.policy->check({"web", "GET", &ok, 443}).allowed());
+}
+
+TEST(ConfigLoaderTest, SessionEnvironmentsCopyTheirBasesLimits) {
+  const std::string path = writeConfig("session_limits.toml",
+                                       "[environments.web]\n"            // 1
+                                       "level = \"custom\"\n"            // 2
+                                       "domains = [\"**.web.test\"]\n"   // 3
+                                       "[environments.web.limits]\n"     // 4
+                                       "requests_per_second = 5\n"       // 5
+                                       "download_budget_bytes = 1000\n"  // 6
+                                       "[[sessions]]\n"                  // 7
+                                       "id = \"sbx-1\"\n"                // 8
+                                       "environment = \"web\"\n"         // 9
+                                       "clients = [\"10.0.0.1\"]\n"      // 10
+                                       "domains = [\"ok.test\"]\n"       // 11
+                                       "[sessions.limits]\n"             // 12
+                                       "requests_per_second = 50\n");    // 13
+  LoadedConfig l = loadAndCompile(path);
+  ASSERT_TRUE(l.ok()) << describe(l.issues);
+  const policy::Environment* web = l.policy->environment("web");
+  const policy::Environment* session = l.policy->environment("session:sbx-1");
+  ASSERT_NE(web, nullptr);
+  ASSERT_NE(session, nullptr);
+  EXPECT_EQ(session->config().limits.values, web->config().limits.values)
+      << "the environment's limits, not the session's overrides";
+  EXPECT_EQ(session->config().limits[policy::LimitKey::kRequestsPerSecond],
+            std::optional<uint64_t>(5));
+  EXPECT_EQ(session->config()
+                .limits.positions[static_cast<size_t>(policy::LimitKey::kRequestsPerSecond)]
+                .toString(),
+            path + ":5:23");
+  policy::Limits limits =
+      policy::resolveLimits(session->config().limits, &l.config.sessions.at(0).limits);
+  EXPECT_EQ(limits[policy::LimitKey::kRequestsPerSecond], 50u);
+  EXPECT_EQ(limits[policy::LimitKey::kDownloadBudgetBytes], 1000u);
 }
 
 TEST(ConfigLoaderTest, LoadAndCompileChecksShadows) {

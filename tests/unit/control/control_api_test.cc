@@ -1463,3 +1463,72 @@ TEST(DynamicSessionEnvironments, OnlyDynamicSessionsWithDomains) {
 
 }  // namespace
 }  // namespace gatehouse::control
+
+namespace gatehouse::control {
+namespace {
+
+// Limits: a session's overrides, what is in force with its environment's, and live usage.
+TEST_F(ControlApiTest, SessionLimitsAreSetShownAndReplaced) {
+  api_.setToken(kToken);
+  Json j = create(R"({"environment": "alpha", "limits": {"requests_per_second": 5,
+                      "download_budget_bytes": 1000}})");
+  const std::string id = j["id"];
+  const std::string credential = j["proxy_credential"];
+  Json view = parse(call("GET", "/v1/sessions/" + id));
+  const Json& limits = view["limits"];
+  EXPECT_EQ(limits["overrides"],
+            Json({{"requests_per_second", 5}, {"download_budget_bytes", 1000}}));
+  EXPECT_EQ(limits["effective"]["requests_per_second"], 5);
+  EXPECT_EQ(limits["effective"]["max_tunnels"], 0);         // no limit
+  EXPECT_EQ(limits["effective"]["budget_window_s"], 3600);  // the default
+  EXPECT_EQ(limits["usage"]["download_remaining"], 1000);
+  EXPECT_TRUE(limits["usage"]["upload_remaining"].is_null());  // no upload budget
+  EXPECT_EQ(limits["usage"]["hits"]["request-rate"], 0);
+
+  // The store hands the same limiter to the proxy; its usage shows in the API.
+  conn::SessionResult found = identifyBy(id, credential);
+  ASSERT_EQ(found.status, conn::SessionStatus::kIdentified);
+  ASSERT_NE(found.limits, nullptr);
+  EXPECT_EQ(found.session->limits[policy::LimitKey::kRequestsPerSecond], 5u);
+  const policy::Limits resolved = policy::resolveLimits({}, &found.session->limits);
+  const common::Nanos now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                std::chrono::steady_clock::now().time_since_epoch())
+                                .count();
+  found.limits->limiter().onDownload(now, resolved, 600);
+  view = parse(call("GET", "/v1/sessions/" + id));
+  EXPECT_EQ(view["limits"]["usage"]["download_bytes"], 600);
+  EXPECT_EQ(view["limits"]["usage"]["download_remaining"], 400);
+
+  // PATCH replaces the overrides; the limiter state (the bytes counted) stays.
+  AdminResponse r = call("PATCH", "/v1/sessions/" + id, R"({"limits": {"max_connections": 2}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  view = parse(r);
+  EXPECT_EQ(view["limits"]["overrides"], Json({{"max_connections", 2}}));
+  EXPECT_EQ(view["limits"]["usage"]["download_bytes"], 600);
+  EXPECT_EQ(identifyBy(id, credential).limits, found.limits);
+  EXPECT_EQ(found.limits->overrides()[policy::LimitKey::kMaxConnections], 2u);
+  // {} clears them.
+  r = call("PATCH", "/v1/sessions/" + id, R"({"limits": {}})");
+  EXPECT_EQ(parse(r)["limits"]["overrides"], Json::object());
+}
+
+TEST_F(ControlApiTest, BadLimitsAreRefused) {
+  api_.setToken(kToken);
+  for (const char* body : {
+           R"({"limits": {"requests_per_sec": 5}})",       // unknown key
+           R"({"limits": {"requests_per_second": -1}})",   // negative
+           R"({"limits": {"requests_per_second": 1.5}})",  // not an integer
+           R"({"limits": {"requests_per_second": "5"}})",  // a string
+           R"({"limits": {"budget_window_s": 0}})",        // no window
+           R"({"limits": [1]})",                           // not an object
+       }) {
+    SCOPED_TRACE(body);
+    AdminResponse r = call("POST", "/v1/sessions", body);
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_TRUE(parse(r).contains("error"));
+  }
+  EXPECT_EQ(sessionCount(), 1u);  // only the static one
+}
+
+}  // namespace
+}  // namespace gatehouse::control

@@ -262,6 +262,7 @@ TEST_F(MetricsTest, EveryFamilyHasHelpTypeAndAConventionalName) {
       "gatehouse_auth_failures_total",
       "gatehouse_shadow_decisions_total",
       "gatehouse_report_allowed_total",
+      "gatehouse_limit_hits_total",
       "gatehouse_git_pushes_total",
   };
   std::set<std::string> families;
@@ -314,17 +315,19 @@ TEST_F(MetricsTest, SeriesCountIsWhatTheEnumsImply) {
       {"gatehouse_auth_failures_total", Metrics::kAuthFailureCount},
       {"gatehouse_shadow_decisions_total", Metrics::kShadowOutcomeCount * kReasonCount},
       {"gatehouse_report_allowed_total", kReasonCount},
+      {"gatehouse_limit_hits_total", common::kLimitHitCount - 1},
       {"gatehouse_git_pushes_total", Metrics::kPushResultCount},
   };
   std::map<std::string, size_t> actual;
   for (const auto& [name, label_sets] : series) actual[name] = label_sets.size();
   EXPECT_EQ(actual, expected);
 
-  // 133 counter and gauge samples (60 requests, 30 shadow decisions, 10 report-allowed,
-  // 8 decisions, 6 bytes, 6 DNS results, 3 auth failures, 2 each for refusals, reloads and git
-  // pushes, 4 unlabelled), and two histograms of (buckets + +Inf + _sum + _count) samples each.
+  // 140 counter and gauge samples (60 requests, 30 shadow decisions, 10 report-allowed,
+  // 8 decisions, 7 limit hits, 6 bytes, 6 DNS results, 3 auth failures, 2 each for refusals,
+  // reloads and git pushes, 4 unlabelled), and two histograms of (buckets + +Inf + _sum +
+  // _count) samples each.
   const size_t histogram_samples = Metrics::latencyBuckets().size() + 3;
-  EXPECT_EQ(e.samples.size(), 133 + 2 * histogram_samples);
+  EXPECT_EQ(e.samples.size(), 140 + 2 * histogram_samples);
   EXPECT_EQ(expected.at("gatehouse_requests_total"), 60u);
 }
 
@@ -338,7 +341,7 @@ TEST_F(MetricsTest, LabelValuesCannotCarryHostsOrPaths) {
 
   const std::set<std::string> allowed_keys = {"kind",    "decision", "reason",    "level",
                                               "status",  "result",   "direction", "status_class",
-                                              "outcome", "le"};
+                                              "outcome", "limit",    "le"};
   for (const Sample& sample : e.samples) {
     for (const auto& [key, value] : sample.labels) {
       SCOPED_TRACE(::testing::Message() << sample.name << ' ' << key << '=' << value);

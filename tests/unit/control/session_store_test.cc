@@ -36,6 +36,15 @@ SessionConfig session(std::string id, std::string environment, const std::string
   return c;
 }
 
+conn::SessionInfo sessionInfo(std::string environment, std::vector<std::string> labels = {},
+                              system_clock::time_point expires = system_clock::time_point::max()) {
+  conn::SessionInfo info;
+  info.environment = std::move(environment);
+  info.labels = std::move(labels);
+  info.expires = expires;
+  return info;
+}
+
 std::vector<SessionConfig> staticSessions() {
   return {
       session("sbx-1", "web-dev", kSecretOne, {}),
@@ -190,7 +199,7 @@ TEST(SessionStore, NotRequiredGivesTheDefaultEnvironment) {
 TEST(SessionStore, RequiredFollowsDynamicSessionsByDefault) {
   SessionStore store({});
   EXPECT_FALSE(store.required());
-  AddedSession added = store.add(conn::SessionInfo{"", "web-dev", {}});
+  AddedSession added = store.add(sessionInfo("web-dev", {}));
   ASSERT_TRUE(added.ok) << added.error;
   EXPECT_TRUE(store.required());
   EXPECT_EQ(store.identify(query("192.0.2.1", ""), system_clock::now()).status,
@@ -223,7 +232,7 @@ TEST(SessionStore, WithoutSessionsCredentialsAreIgnored) {
 
 TEST(SessionStore, ReplaceStaticKeepsDynamicSessions) {
   SessionStore store(staticSessions());
-  AddedSession dynamic = store.add(conn::SessionInfo{"", "web-dev", {}});
+  AddedSession dynamic = store.add(sessionInfo("web-dev", {}));
   ASSERT_TRUE(dynamic.ok);
   store.replaceStatic({session("sbx-9", "data", kSecretThree, {})}, false);
   EXPECT_FALSE(store.get("sbx-1").has_value());  // gone with the old config
@@ -284,7 +293,7 @@ TEST(SessionStore, AddWithChosenIdAndDetails) {
 
 TEST(SessionStore, UpdateChangesOnlyWhatIsGiven) {
   SessionStore store(staticSessions());
-  AddedSession added = store.add(conn::SessionInfo{"", "web-dev", {"a"}});
+  AddedSession added = store.add(sessionInfo("web-dev", {"a"}));
   ASSERT_TRUE(added.ok);
   SessionPatch patch;
   patch.environment = "data";
@@ -314,11 +323,9 @@ TEST(SessionStore, UpdateChangesOnlyWhatIsGiven) {
 TEST(SessionStore, PurgeExpiredRemovesOnlyOldDynamicSessions) {
   SessionStore store(staticSessions());
   const auto now = system_clock::now();
-  AddedSession old_one =
-      store.add(conn::SessionInfo{"", "web-dev", {}, now - std::chrono::hours(2)});
-  AddedSession recent =
-      store.add(conn::SessionInfo{"", "web-dev", {}, now - std::chrono::seconds(5)});
-  AddedSession live = store.add(conn::SessionInfo{"", "web-dev", {}, now + std::chrono::hours(1)});
+  AddedSession old_one = store.add(sessionInfo("web-dev", {}, now - std::chrono::hours(2)));
+  AddedSession recent = store.add(sessionInfo("web-dev", {}, now - std::chrono::seconds(5)));
+  AddedSession live = store.add(sessionInfo("web-dev", {}, now + std::chrono::hours(1)));
   ASSERT_TRUE(old_one.ok && recent.ok && live.ok);
   const size_t statics = staticSessions().size();
   EXPECT_EQ(store.activeCount(now), statics + 1);
@@ -331,7 +338,7 @@ TEST(SessionStore, PurgeExpiredRemovesOnlyOldDynamicSessions) {
 TEST(SessionStore, Expiry) {
   SessionStore store(staticSessions());
   const system_clock::time_point t0 = system_clock::now();
-  conn::SessionInfo info{"", "web-dev", {"ci"}, t0 + std::chrono::seconds(60)};
+  conn::SessionInfo info = sessionInfo("web-dev", {"ci"}, t0 + std::chrono::seconds(60));
   AddedSession by_credential = store.add(info);
   AddedSession by_address = store.add(info, {"192.0.2.10/32"});
   ASSERT_TRUE(by_credential.ok && by_address.ok);
@@ -350,7 +357,7 @@ TEST(SessionStore, Expiry) {
             SessionStatus::kExpired);
 
   // A live session reusing the address of an expired one is not shadowed by it.
-  AddedSession successor = store.add(conn::SessionInfo{"", "data", {}}, {"192.0.2.10/32"});
+  AddedSession successor = store.add(sessionInfo("data", {}), {"192.0.2.10/32"});
   ASSERT_TRUE(successor.ok);
   SessionResult r = store.identify(query("192.0.2.10", ""), t0 + std::chrono::hours(1));
   EXPECT_EQ(r.status, SessionStatus::kIdentified);
@@ -443,8 +450,8 @@ TEST(SessionStore, TrackedClientTableIsBounded) {
 TEST(SessionStore, DynamicAddAndRemove) {
   SessionStore store(staticSessions());
   const system_clock::time_point now = system_clock::now();
-  AddedSession a = store.add(conn::SessionInfo{"ignored", "web-dev", {"team-a"}});
-  AddedSession b = store.add(conn::SessionInfo{"", "data", {}}, {"198.51.100.0/24"});
+  AddedSession a = store.add(sessionInfo("web-dev", {"team-a"}));
+  AddedSession b = store.add(sessionInfo("data", {}), {"198.51.100.0/24"});
   ASSERT_TRUE(a.ok) << a.error;
   ASSERT_TRUE(b.ok) << b.error;
   EXPECT_NE(a.id, "ignored");
@@ -501,7 +508,7 @@ TEST(SessionStore, DynamicAddAndRemove) {
 
 TEST(SessionStore, AddRejectsInvalidClients) {
   SessionStore store({});
-  AddedSession added = store.add(conn::SessionInfo{"", "web-dev", {}}, {"10.0.0.1/8"});
+  AddedSession added = store.add(sessionInfo("web-dev", {}), {"10.0.0.1/8"});
   EXPECT_FALSE(added.ok);
   EXPECT_FALSE(added.error.empty());
   EXPECT_TRUE(added.proxy_credential.empty());
@@ -538,7 +545,7 @@ TEST(SessionStore, ConcurrentReadersAndWriter) {
     });
   }
   for (int i = 0; i < 200; ++i) {
-    AddedSession added = store.add(conn::SessionInfo{"", "data", {}});
+    AddedSession added = store.add(sessionInfo("data", {}));
     ASSERT_TRUE(added.ok);
     EXPECT_EQ(store
                   .identify(query("", basic(added.id + ":" + added.proxy_credential)),

@@ -5,9 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <optional>
 #include <set>
+#include <utility>
+#include <vector>
 
 #include "policy/explain.h"
+#include "policy/limits_config.h"
 
 namespace gatehouse::policy {
 namespace {
@@ -268,6 +273,144 @@ TEST(Policy, VersionChangesExactlyWhenThePolicyDoes) {
   trusted_env2.trusted.version = "test-2";
   EXPECT_NE(version(trusted_env), version(trusted_env2)) << "the Trusted list version counts";
   EXPECT_EQ(version(a).size(), 12u);
+}
+
+TEST(Policy, VersionCountsEveryLimitThatIsSet) {
+  auto version = [](const PolicyConfig& c, const char* name = "default") {
+    return compileOk(c)->environment(name)->version();
+  };
+  const PolicyConfig base = catalogueConfig();
+  PolicyConfig unset = base;
+  unset.default_environment.limits[LimitKey::kRequestsPerSecond] = 10;
+  unset.default_environment.limits[LimitKey::kRequestsPerSecond].reset();
+  EXPECT_EQ(version(base), version(unset)) << "no limit set: the version from before limits";
+  PolicyConfig positions = base;
+  positions.default_environment.limits.positions[0] = SourcePos{"x.toml", 3, 1};
+  EXPECT_EQ(version(base), version(positions)) << "where a limit was written does not count";
+
+  PolicyConfig rps10 = base;
+  rps10.default_environment.limits[LimitKey::kRequestsPerSecond] = 10;
+  EXPECT_NE(version(base), version(rps10)) << "a limit set";
+  PolicyConfig rps20 = base;
+  rps20.default_environment.limits[LimitKey::kRequestsPerSecond] = 20;
+  EXPECT_NE(version(rps10), version(rps20)) << "its value";
+  PolicyConfig burst10 = base;
+  burst10.default_environment.limits[LimitKey::kRequestBurst] = 10;
+  EXPECT_NE(version(rps10), version(burst10)) << "its key";
+  PolicyConfig zero = base;
+  zero.default_environment.limits[LimitKey::kRequestsPerSecond] = 0;
+  EXPECT_NE(version(base), version(zero)) << "an explicit 0 is set (it overrides nothing here, "
+                                             "but a session table can tell it apart)";
+  PolicyConfig both = rps10;
+  both.default_environment.limits[LimitKey::kBudgetWindowSeconds] = 60;
+  EXPECT_NE(version(both), version(rps10));
+  EXPECT_EQ(version(both).size(), 12u);
+  for (size_t i = 0; i < kLimitKeyCount; ++i) {
+    PolicyConfig one = base;
+    one.default_environment.limits.values[i] = 1;
+    EXPECT_NE(version(base), version(one)) << limitKeyName(static_cast<LimitKey>(i));
+  }
+  EXPECT_EQ(version(base, "locked"), version(rps10, "locked")) << "other environments keep theirs";
+  PolicyConfig locked = base;
+  locked.environments[0].limits[LimitKey::kMaxTunnels] = 4;
+  EXPECT_NE(version(base, "locked"), version(locked, "locked")) << "named environments too";
+  EXPECT_EQ(version(base), version(locked));
+}
+
+// resolveLimits(): a session's values override its environment's key by key; unset keys are 0
+// (no limit) except the budget window and the trickle rate, which get their defaults.
+struct ResolveRow {
+  const char* why;
+  std::vector<std::pair<LimitKey, uint64_t>> environment;
+  std::optional<std::vector<std::pair<LimitKey, uint64_t>>> session;  // nullopt = no session
+  std::vector<std::pair<LimitKey, uint64_t>> expected;  // every other key: 0 / the default
+  bool any;
+};
+
+LimitsConfig limitsOf(const std::vector<std::pair<LimitKey, uint64_t>>& values) {
+  LimitsConfig out;
+  for (const auto& [key, value] : values) out[key] = value;
+  return out;
+}
+
+TEST(Policy, ResolveLimitsMergesSessionOverEnvironment) {
+  using K = LimitKey;
+  const std::vector<ResolveRow> rows = {
+      {"nothing set: no limit, default window and trickle", {}, std::nullopt, {}, false},
+      {"an empty session changes nothing",
+       {{K::kRequestsPerSecond, 10}},
+       std::vector<std::pair<LimitKey, uint64_t>>{},
+       {{K::kRequestsPerSecond, 10}},
+       true},
+      {"no session: the environment's values",
+       {{K::kMaxTunnels, 4}, {K::kRequestBurst, 20}},
+       std::nullopt,
+       {{K::kMaxTunnels, 4}, {K::kRequestBurst, 20}},
+       true},
+      {"the session overrides one key, the others are inherited",
+       {{K::kRequestsPerSecond, 10}, {K::kRequestBurst, 20}},
+       {{{K::kRequestsPerSecond, 5}}},
+       {{K::kRequestsPerSecond, 5}, {K::kRequestBurst, 20}},
+       true},
+      {"a session may loosen its environment's limit",
+       {{K::kMaxConnections, 10}},
+       {{{K::kMaxConnections, 100}}},
+       {{K::kMaxConnections, 100}},
+       true},
+      {"a session's 0 lifts its environment's limit",
+       {{K::kMaxTunnels, 4}},
+       {{{K::kMaxTunnels, 0}}},
+       {},
+       false},
+      {"a key only the session sets",
+       {},
+       {{{K::kDownloadBudgetBytes, 1000}}},
+       {{K::kDownloadBudgetBytes, 1000}},
+       true},
+      {"the environment's window",
+       {{K::kBudgetWindowSeconds, 60}},
+       std::nullopt,
+       {{K::kBudgetWindowSeconds, 60}},
+       false},
+      {"the session's window over the environment's",
+       {{K::kBudgetWindowSeconds, 60}},
+       {{{K::kBudgetWindowSeconds, 120}}},
+       {{K::kBudgetWindowSeconds, 120}},
+       false},
+      {"a window of 0 is the default", {{K::kBudgetWindowSeconds, 0}}, std::nullopt, {}, false},
+      {"a trickle of 0 is the default",
+       {{K::kUploadBudgetBytes, 1}},
+       {{{K::kTrickleBytesPerSecond, 0}}},
+       {{K::kUploadBudgetBytes, 1}},
+       true},
+      {"the session's trickle",
+       {{K::kTrickleBytesPerSecond, 10}},
+       {{{K::kTrickleBytesPerSecond, 2}}},
+       {{K::kTrickleBytesPerSecond, 2}},
+       false},
+      {"the largest values pass through",
+       {{K::kUploadBytesPerSecond, uint64_t{1} << 53}, {K::kBudgetWindowSeconds, 31536000}},
+       std::nullopt,
+       {{K::kUploadBytesPerSecond, uint64_t{1} << 53}, {K::kBudgetWindowSeconds, 31536000}},
+       true},
+  };
+  for (const ResolveRow& row : rows) {
+    SCOPED_TRACE(row.why);
+    const LimitsConfig environment = limitsOf(row.environment);
+    std::optional<LimitsConfig> session;
+    if (row.session) session = limitsOf(*row.session);
+    const Limits got = resolveLimits(environment, session ? &*session : nullptr);
+    Limits want;
+    want.values[static_cast<size_t>(K::kBudgetWindowSeconds)] = kDefaultBudgetWindowSeconds;
+    want.values[static_cast<size_t>(K::kTrickleBytesPerSecond)] = kDefaultTrickleBytesPerSecond;
+    for (const auto& [key, value] : row.expected) want.values[static_cast<size_t>(key)] = value;
+    for (size_t i = 0; i < kLimitKeyCount; ++i) {
+      EXPECT_EQ(got.values[i], want.values[i]) << limitKeyName(static_cast<LimitKey>(i));
+    }
+    EXPECT_EQ(got.any(), row.any);
+  }
+  EXPECT_EQ(kDefaultBudgetWindowSeconds, 3600u);
+  EXPECT_EQ(kDefaultTrickleBytesPerSecond, 1024u);
 }
 
 TEST(Policy, ExplanationsSayWhyAndHowToAllow) {

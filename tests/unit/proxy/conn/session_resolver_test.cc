@@ -147,7 +147,9 @@ TEST(StoreSessionResolver, TheStoreSeesDynamicChanges) {
   event::UvDispatcher d;
   auto store = std::make_shared<SessionStore>(std::vector<SessionConfig>{});
   StoreSessionResolver resolver(d, store);
-  AddedSession added = store->add(conn::SessionInfo{"", "data", {}});
+  conn::SessionInfo info;
+  info.environment = "data";
+  AddedSession added = store->add(info);
   ASSERT_TRUE(added.ok);
   const std::string auth = basic(added.id + ":" + added.proxy_credential);
   std::vector<SessionStatus> statuses;
