@@ -324,6 +324,35 @@ TEST_F(LimitsTest, GlobalConnectionCapRefusesFastAndRecovers) {
   EXPECT_EQ(status, 200);
 }
 
+// Limits follow a reload at once, and a running tunnel picks up a new rate within a second.
+TEST_F(LimitsTest, LimitsAreLiveAfterAReload) {
+  config_.listener["allow_non_tls"] = "true";
+  const std::string base = config_.extra;
+  config_.extra = base + "[environment.limits]\nrequests_per_second = 1\nrequest_burst = 1\n" +
+                  "download_bytes_per_second = 65536\n";
+  ASSERT_NO_FATAL_FAILURE(startProxy());
+  auto tunnel = openTunnel();  // takes the one token
+  ASSERT_NE(tunnel, nullptr);
+  auto r = exchange(getRequest(at("origin.test")));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 429);
+
+  config_.extra = base + "[environment.limits]\nrequests_per_second = 1000\n";
+  ASSERT_EQ(proxy_->reload(config_.toToml()), Gatehouse::ReloadResult::kReloaded);
+  r = exchange(getRequest(at("origin.test")));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->status, 200) << r->head;
+  // The tunnel was shaped to 64 KiB/s; unshaped now, 4 MiB take well under the 64 s they
+  // would have at the old rate (one second for the tunnel to re-read its limits).
+  const size_t n = 4 * 1024 * 1024;
+  const auto start = Clock::now();
+  tunnel->send("GET /big?n=" + std::to_string(n) + " HTTP/1.1\r\nHost: origin.test\r\n\r\n");
+  const std::string body = readBody(*tunnel, n, milliseconds(15000));
+  ASSERT_EQ(body.size(), n);
+  EXPECT_TRUE(isBigBody(body));
+  EXPECT_LT(secondsSince(start), 5.0);
+}
+
 // A denial storm is sampled in the decision log, with a count of what was left out.
 TEST_F(LimitsTest, DenialStormIsSampledInTheLog) {
   config_.denied_sample_per_second = 5;
