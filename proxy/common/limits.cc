@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "policy/hash.h"
+
 namespace gatehouse::common {
 namespace {
 
@@ -53,14 +55,7 @@ constexpr int kCountBits = 40;
 constexpr uint64_t kCountMask = (uint64_t{1} << kCountBits) - 1;
 constexpr uint64_t kTagMask = (uint64_t{1} << (64 - kCountBits)) - 1;
 
-uint64_t mix64(uint64_t x) {  // splitmix64's finaliser
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
+using policy::mix64;
 
 struct SlotGrid {
   Nanos width;
