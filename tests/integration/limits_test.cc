@@ -229,11 +229,14 @@ TEST_F(LimitsTest, ALimitedSessionDoesNotSlowAnother) {
   std::atomic<bool> stop{false};
   std::atomic<int> a_ok{0};
   std::atomic<int> a_limited{0};
+  // A pushes 40 times its limit (about 200 requests/s): enough to be limited all along, little
+  // enough that its own client does not take the CPU B's client and the proxy need (two cores).
   std::thread hammer([&] {
     while (!stop.load()) {
       auto r = exchange(getRequest(at("origin.test"), "/small", a));
       if (r.has_value() && r->status == 200) ++a_ok;
       if (r.has_value() && r->status == 429) ++a_limited;
+      std::this_thread::sleep_for(milliseconds(5));
     }
   });
   std::vector<double> beside;
@@ -250,16 +253,16 @@ TEST_F(LimitsTest, ALimitedSessionDoesNotSlowAnother) {
     std::sort(v.begin(), v.end());
     return v[std::min(v.size() - 1, v.size() * 99 / 100)];
   };
-  // Two cores shared by B, A's hammering client and the proxy: B keeps at least half its
-  // throughput and a p99 far below any limiter pause.
+  // B keeps its throughput (within the noise of a shared machine) and a p99 far below any
+  // limiter pause.
   const double rate_alone = alone.size() / 1.0;
   const double rate_beside = beside.size() / 1.5;
   std::printf(
       "[ measured ] session B alone %.0f req/s p99 %.2f ms; beside limited A %.0f req/s p99 "
       "%.2f ms; A: %d accepted, %d refused\n",
       rate_alone, p99(alone), rate_beside, p99(beside), a_ok.load(), a_limited.load());
-  EXPECT_GE(rate_beside, 0.5 * rate_alone) << rate_alone << " vs " << rate_beside;
-  EXPECT_LT(p99(beside), 50.0) << "ms";
+  EXPECT_GE(rate_beside, 0.7 * rate_alone) << rate_alone << " vs " << rate_beside;
+  EXPECT_LT(p99(beside), 20.0) << "ms";
 }
 
 // Concurrent connection and tunnel caps of a session: refused with 429, free again once closed.
