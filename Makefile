@@ -3,7 +3,10 @@
 #   make run        install deps, build Release, serve with conf/gatehouse.toml
 #   make test       install deps, build with tests, run every suite (ctest)
 #   make test-asan  the same suite under ASan + UBSan
-#   make bench      build Release and run the micro benchmarks
+#   make bench      build Release and run the micro benchmarks (policy, request parser, ClientHello,
+#                   limiter)
+#   make bench-peers  gatehouse against Squid, tinyproxy and direct (bench/run; root, ~25 min;
+#                   BENCH_ARGS=--quick for a < 3 min smoke run)
 #   make format     clang-format every source file
 #   make tidy       clang-tidy the sources (uses the test build's compile_commands.json)
 
@@ -12,10 +15,12 @@ CONFIG    ?= conf/gatehouse.toml
 # CI builds with warnings as errors.
 WERROR    ?= $(if $(CI),ON,OFF)
 CTEST_ARGS ?=
+BENCH_ARGS ?=
+MICRO_BENCHES = policy_bench request_parser_bench client_hello_bench limiter_bench
 
 SOURCES = $(shell git ls-files '*.cc' '*.h' 2>/dev/null)
 
-.PHONY: deps run build test test-asan bench format tidy clean
+.PHONY: deps run build test test-asan bench bench-peers format tidy clean
 
 deps:
 	@scripts/install-deps
@@ -46,8 +51,16 @@ test-asan: deps
 bench: deps
 	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release \
 	  -DGATEHOUSE_BUILD_TESTS=OFF -DGATEHOUSE_BUILD_BENCH=ON
-	cmake --build build/bench -j $(JOBS) --target policy_bench
-	build/bench/bench/policy_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+	cmake --build build/bench -j $(JOBS) --target $(MICRO_BENCHES)
+	for b in $(MICRO_BENCHES); do \
+	  build/bench/bench/$$b --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
+	    || exit 1; \
+	done
+
+# bench/run builds gatehouse and gatehouse-load in build/bench itself.
+bench-peers:
+	scripts/install-deps --peers
+	bench/run $(BENCH_ARGS)
 
 format:
 	clang-format -i $(SOURCES)
