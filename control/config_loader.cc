@@ -141,14 +141,6 @@ bool isSessionId(std::string_view s) {
                      [](char c) { return isAsciiAlnum(c) || c == '.' || c == '_' || c == '-'; });
 }
 
-// [A-Za-z0-9._:=/-]{1,64}
-bool isLabel(std::string_view s) {
-  if (s.empty() || s.size() > 64) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return isAsciiAlnum(c) || std::string_view("._:=/-").find(c) != std::string_view::npos;
-  });
-}
-
 // An offset date-time as a system_clock time point; outside the clock's range (about
 // 1678..2261 with libstdc++'s nanoseconds) it saturates, so a far-future expiry means "never".
 std::chrono::system_clock::time_point toTimePoint(const toml::date_time& dt) {
@@ -1270,7 +1262,7 @@ class ConfigReader final {
       return;
     }
     for (const Located& label : labels) {
-      if (!isLabel(label.text)) {
+      if (!isSessionLabel(label.text)) {
         r_.error(label.pos, where + " label " + inQuotes(label.text) + " is not a valid label",
                  "labels are 1-64 characters of A-Z, a-z, 0-9, '.', '_', ':', '=', '/' and '-', "
                  "e.g. \"team=web\"");

@@ -94,14 +94,6 @@ std::optional<std::string> queryParam(std::string_view query, std::string_view n
   return std::string();
 }
 
-bool validLabel(const std::string& label) {
-  if (label.empty() || label.size() > 64) return false;
-  return std::all_of(label.begin(), label.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == ':' || c == '=' || c == '/' || c == '-';
-  });
-}
-
 Json issuesJson(const policy::ConfigIssues& issues) {
   Json out = Json::array();
   for (const policy::ConfigIssue& i : issues) {
@@ -162,10 +154,8 @@ Json limitsJson(const conn::SessionInfo& info, const policy::PolicySnapshot& pol
   }
   Json out{{"overrides", limitsConfigJson(info.limits)}, {"effective", std::move(effective)}};
   if (info.state) {
-    const common::Nanos now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                  std::chrono::steady_clock::now().time_since_epoch())
-                                  .count();
-    const common::SessionLimiter::Usage u = info.state->limiter().usage(now, limits);
+    const common::SessionLimiter::Usage u =
+        info.state->limiter().usage(common::monotonicNanos(), limits);
     Json hits = Json::object();
     for (size_t h = 1; h < common::kLimitHitCount; ++h) {
       hits[common::limitHitName(static_cast<common::LimitHit>(h))] = u.hits[h];
@@ -305,7 +295,7 @@ std::string readSessionFields(const std::string& text, const policy::PolicySnaps
   if (!readStrings(body, "clients", ControlApi::kMaxClients, out.clients, err)) return err;
   if (out.labels) {
     for (const std::string& l : *out.labels) {
-      if (!validLabel(l)) {
+      if (!isSessionLabel(l)) {
         return "a label must be 1-64 characters of A-Z, a-z, 0-9, '.', '_', ':', '=', '/' and '-'";
       }
     }

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "policy/limits_config.h"
@@ -11,6 +12,17 @@
 #include "policy/source.h"
 
 namespace gatehouse::control {
+
+// A session label ("team=web", "ticket:42"): 1-64 characters of A-Z a-z 0-9 . _ : = / -. The
+// same rule for [[sessions]] labels and the control API's.
+inline bool isSessionLabel(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum && std::string_view("._:=/-").find(c) == std::string_view::npos) return false;
+  }
+  return true;
+}
 
 struct SessionGitConfig {
   std::vector<std::string> repos;  // "owner/repo" (push) or "owner/repo:read"

@@ -17,6 +17,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -29,6 +30,13 @@ namespace gatehouse::common {
 // A monotonic time or a duration, in nanoseconds (uv_hrtime() in production).
 using Nanos = int64_t;
 inline constexpr Nanos kNanosPerSecond = 1'000'000'000;
+
+// The limiter's clock in production: std::chrono::steady_clock, in nanoseconds.
+inline Nanos monotonicNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 // The longest duration the limiter computes with (~36 years): rates and sizes from the config
 // are clamped to it, so the arithmetic never overflows whatever the values.

@@ -27,12 +27,6 @@ const char* proxyErrorFor(const policy::Decision& d) {
   }
 }
 
-common::Nanos monotonicNow() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string chunk(const char* data, size_t len) {
   char size[24];
   std::snprintf(size, sizeof size, "%zx\r\n", len);
@@ -487,9 +481,13 @@ bool ClientConnection::admit() {
     if (connection_state_) connection_state_->limiter().releaseConnection();
     connection_state_ = limits_state_;
   }
-  const std::string destination = h.parsed.host.text + ":" + std::to_string(h.parsed.port);
+  // The destination key is only built when a per-destination limit needs it.
+  std::string destination;
+  if (limits_[policy::LimitKey::kDestinationRequestsPerSecond] != 0) {
+    destination = h.parsed.host.text + ":" + std::to_string(h.parsed.port);
+  }
   common::Admission admission =
-      limiter.admitRequest(monotonicNow(), limits_, destination, h.is_connect);
+      limiter.admitRequest(common::monotonicNanos(), limits_, destination, h.is_connect);
   if (!admission.ok()) {
     refuseLimit(admission);
     return false;
@@ -560,7 +558,7 @@ std::chrono::nanoseconds ClientConnection::meter(bool upload, size_t bytes) {
   if (!limits_state_) return std::chrono::nanoseconds(0);
   const policy::Limits& limits = liveLimits();
   common::SessionLimiter& limiter = limits_state_->limiter();
-  const common::Nanos now = monotonicNow();
+  const common::Nanos now = common::monotonicNanos();
   return std::chrono::nanoseconds(upload ? limiter.onUpload(now, limits, bytes)
                                          : limiter.onDownload(now, limits, bytes));
 }

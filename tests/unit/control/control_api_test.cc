@@ -1491,10 +1491,7 @@ TEST_F(ControlApiTest, SessionLimitsAreSetShownAndReplaced) {
   ASSERT_NE(found.limits, nullptr);
   EXPECT_EQ(found.session->limits[policy::LimitKey::kRequestsPerSecond], 5u);
   const policy::Limits resolved = policy::resolveLimits({}, &found.session->limits);
-  const common::Nanos now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                std::chrono::steady_clock::now().time_since_epoch())
-                                .count();
-  found.limits->limiter().onDownload(now, resolved, 600);
+  found.limits->limiter().onDownload(common::monotonicNanos(), resolved, 600);
   view = parse(call("GET", "/v1/sessions/" + id));
   EXPECT_EQ(view["limits"]["usage"]["download_bytes"], 600);
   EXPECT_EQ(view["limits"]["usage"]["download_remaining"], 400);

@@ -92,7 +92,8 @@ std::string decisions(const PushVerdict& v) {
 class GitPush : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (shell("git --version") != 0) GTEST_SKIP() << "git is not installed";
+    // scripts/install-deps installs git, gnupg and openssh-client: a missing one is a failure.
+    ASSERT_EQ(shell("git --version"), 0) << "git is not installed (scripts/install-deps)";
     char tmpl[] = "/tmp/gatehouse-git-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
@@ -309,7 +310,7 @@ TEST_F(GitPush, PushOptions) {
 }
 
 TEST_F(GitPush, SignedPushWithGpg) {
-  if (!setUpGpg()) GTEST_SKIP() << "gpg is not available or cannot make a key: " << output_;
+  ASSERT_TRUE(setUpGpg()) << "gpg is not available or cannot make a key: " << output_;
   ASSERT_EQ(run("git -C remote.git config receive.certNonceSeed test-seed"), 0);
   const std::string body = capture("--signed ../remote.git HEAD:refs/heads/agent-branch", "work",
                                    "-c user.signingkey=t@e.test");
@@ -323,7 +324,8 @@ TEST_F(GitPush, SignedPushWithGpg) {
 }
 
 TEST_F(GitPush, SignedPushWithSsh) {
-  if (shell("command -v ssh-keygen") != 0) GTEST_SKIP() << "ssh-keygen is not installed";
+  ASSERT_EQ(shell("command -v ssh-keygen"), 0)
+      << "ssh-keygen is not installed (scripts/install-deps)";
   ASSERT_EQ(run("ssh-keygen -q -t ed25519 -N '' -f signing-key"), 0) << output_;
   ASSERT_EQ(run("git -C remote.git config receive.certNonceSeed test-seed"), 0);
   const std::string body =
