@@ -138,9 +138,8 @@ uint64_t DecisionLog::droppedDenials() const {
 }
 
 void DecisionLog::write(const DecisionRecord& record) {
-  if (!enabled()) return;
-  std::string line = formatDecision(record);
   if (out_ != nullptr) {
+    const std::string line = formatDecision(record);
     std::lock_guard<std::mutex> lock(mutex_);
     if (admitLocked(record.decision == "deny", record.time)) {
       std::fwrite(line.data(), 1, line.size(), out_);
@@ -148,10 +147,9 @@ void DecisionLog::write(const DecisionRecord& record) {
     }
   }
   if (recent_capacity_ > 0) {
-    line.pop_back();  // the newline
     std::lock_guard<std::mutex> lock(recent_mutex_);
     if (recent_.size() >= recent_capacity_) recent_.pop_front();
-    recent_.push_back(Recent{record.session, std::move(line)});
+    recent_.push_back(record);
   }
 }
 
@@ -159,7 +157,10 @@ std::vector<std::string> DecisionLog::recent(std::string_view session, size_t li
   std::vector<std::string> out;
   std::lock_guard<std::mutex> lock(recent_mutex_);
   for (auto it = recent_.rbegin(); it != recent_.rend() && out.size() < limit; ++it) {
-    if (session.empty() || it->session == session) out.push_back(it->line);
+    if (!session.empty() && it->session != session) continue;
+    std::string line = formatDecision(*it);
+    line.pop_back();  // the newline
+    out.push_back(std::move(line));
   }
   return out;
 }

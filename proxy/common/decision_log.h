@@ -81,10 +81,6 @@ class DecisionLog final {
   uint64_t droppedDenials() const;
 
  private:
-  struct Recent {
-    std::string session;
-    std::string line;
-  };
   // Under mutex_: whether a denied line may be written now; writes a pending summary first.
   bool admitLocked(bool denied, std::chrono::system_clock::time_point when);
 
@@ -99,7 +95,9 @@ class DecisionLog final {
   uint64_t dropped_total_ = 0;
   size_t recent_capacity_;
   mutable std::mutex recent_mutex_;
-  std::deque<Recent> recent_;  // guarded by recent_mutex_; oldest first
+  // Guarded by recent_mutex_; oldest first. Records, formatted only when asked for: the request
+  // path pays a copy, not the JSON formatting, when the file log is off.
+  std::deque<DecisionRecord> recent_;
 };
 
 }  // namespace gatehouse::common
