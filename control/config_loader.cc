@@ -25,6 +25,7 @@
 #include "control/config.h"
 #include "control/session_environments.h"
 #include "control/session_managers.h"
+#include "gitproxy/git_names.h"
 #include "policy/host.h"
 #include "policy/ip.h"
 #include "policy/limits_config.h"
@@ -295,98 +296,6 @@ std::optional<Problem> checkHttpsUrl(std::string_view url) {
         "write a base URL like 'https://github.com'"};
   }
   if (port) return checkPort(*port, 1);
-  return std::nullopt;
-}
-
-// git check-ref-format rules for the name below refs/heads/, plus the rules of
-// `git check-ref-format --branch` (no leading '-', not "HEAD") and a refusal of names that
-// already start with "refs/" (a branch name is written without refs/heads/).
-std::optional<Problem> checkBranchName(std::string_view name) {
-  constexpr std::string_view kHint = "use a git branch name such as 'claude/task-123'";
-  if (name.empty()) return Problem{"is empty", std::string(kHint)};
-  if (name == "@") return Problem{"is '@', which git refuses", std::string(kHint)};
-  if (name == "HEAD") return Problem{"is 'HEAD', which is not a branch", std::string(kHint)};
-  if (name.substr(0, 5) == "refs/") {
-    return Problem{"starts with 'refs/'", "write the branch name without 'refs/heads/'"};
-  }
-  if (name[0] == '-') return Problem{"starts with '-'", std::string(kHint)};
-  for (char c : name) {
-    auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) {
-      return Problem{"contains a control character", std::string(kHint)};
-    }
-    if (std::string_view(" ~^:?*[\\").find(c) != std::string_view::npos) {
-      return Problem{"contains " + inQuotes(std::string_view(&c, 1)) +
-                         ", which git does not allow in branch names",
-                     std::string(kHint)};
-    }
-  }
-  if (name.find("..") != std::string_view::npos) {
-    return Problem{"contains '..'", std::string(kHint)};
-  }
-  if (name.find("@{") != std::string_view::npos) {
-    return Problem{"contains '@{'", std::string(kHint)};
-  }
-  if (name.front() == '/' || name.back() == '/') {
-    return Problem{"starts or ends with '/'", std::string(kHint)};
-  }
-  if (name.find("//") != std::string_view::npos) {
-    return Problem{"contains '//'", std::string(kHint)};
-  }
-  if (name.back() == '.') return Problem{"ends with '.'", std::string(kHint)};
-  size_t start = 0;
-  while (start <= name.size()) {
-    size_t end = name.find('/', start);
-    if (end == std::string_view::npos) end = name.size();
-    std::string_view component = name.substr(start, end - start);
-    if (!component.empty() && component[0] == '.') {
-      return Problem{"has a component starting with '.'", std::string(kHint)};
-    }
-    if (component.size() >= 5 && component.substr(component.size() - 5) == ".lock") {
-      return Problem{"has a component ending with '.lock'", std::string(kHint)};
-    }
-    start = end + 1;
-  }
-  return std::nullopt;
-}
-
-// "owner/repo" or "owner/repo:read"; sets *pushable.
-std::optional<Problem> checkRepo(std::string_view entry, bool* pushable) {
-  constexpr std::string_view kHint =
-      "write 'owner/repo' for push access or 'owner/repo:read' for read-only access";
-  std::string_view spec = entry;
-  *pushable = true;
-  size_t colon = entry.find(':');
-  if (colon != std::string_view::npos) {
-    std::string_view mode = entry.substr(colon + 1);
-    if (mode != "read") {
-      return Problem{"has an unknown access mode " + inQuotes(mode), std::string(kHint)};
-    }
-    *pushable = false;
-    spec = entry.substr(0, colon);
-  }
-  size_t slash = spec.find('/');
-  if (slash == std::string_view::npos || spec.find('/', slash + 1) != std::string_view::npos) {
-    return Problem{"is not of the form owner/repo", std::string(kHint)};
-  }
-  std::string_view owner = spec.substr(0, slash);
-  std::string_view repo = spec.substr(slash + 1);
-  bool owner_ok =
-      !owner.empty() && owner.size() <= 39 &&
-      std::all_of(owner.begin(), owner.end(), [](char c) { return isAsciiAlnum(c) || c == '-'; });
-  if (!owner_ok) {
-    return Problem{"has an invalid owner " + inQuotes(owner),
-                   "owners are 1-39 letters, digits or '-'"};
-  }
-  bool repo_ok = !repo.empty() && repo.size() <= 100 && repo != "." && repo != ".." &&
-                 std::all_of(repo.begin(), repo.end(), [](char c) {
-                   return isAsciiAlnum(c) || c == '.' || c == '_' || c == '-';
-                 });
-  if (!repo_ok) {
-    return Problem{
-        "has an invalid repository name " + inQuotes(repo),
-        "repository names are 1-100 letters, digits, '.', '_' or '-', and not '.' or '..'"};
-  }
   return std::nullopt;
 }
 
@@ -1314,7 +1223,7 @@ class ConfigReader final {
     std::vector<std::pair<std::string, SourcePos>> seen;
     for (const Located& repo : repos) {
       bool pushable = false;
-      if (std::optional<Problem> problem = checkRepo(repo.text, &pushable)) {
+      if (std::optional<gitproxy::NameProblem> problem = gitproxy::checkRepoEntry(repo.text, &pushable)) {
         r_.error(repo.pos, where + " repo " + inQuotes(repo.text) + " " + problem->what,
                  problem->hint);
         continue;
@@ -1426,7 +1335,7 @@ class ConfigReader final {
 
   bool checkBranchValue(const std::string& where, std::string_view what, std::string_view name,
                         const SourcePos& at) {
-    std::optional<Problem> problem = checkBranchName(name);
+    std::optional<gitproxy::NameProblem> problem = gitproxy::checkBranchName(name);
     if (!problem) return true;
     r_.error(at, where + " " + std::string(what) + " " + inQuotes(name) + " " + problem->what,
              problem->hint);
