@@ -25,6 +25,7 @@
 #include "control/config.h"
 #include "control/session_environments.h"
 #include "control/session_managers.h"
+#include "control/session_store.h"
 #include "gitproxy/git_names.h"
 #include "policy/host.h"
 #include "policy/ip.h"
@@ -1223,7 +1224,8 @@ class ConfigReader final {
     std::vector<std::pair<std::string, SourcePos>> seen;
     for (const Located& repo : repos) {
       bool pushable = false;
-      if (std::optional<gitproxy::NameProblem> problem = gitproxy::checkRepoEntry(repo.text, &pushable)) {
+      if (std::optional<gitproxy::NameProblem> problem =
+              gitproxy::checkRepoEntry(repo.text, &pushable)) {
         r_.error(repo.pos, where + " repo " + inQuotes(repo.text) + " " + problem->what,
                  problem->hint);
         continue;
@@ -1276,13 +1278,22 @@ class ConfigReader final {
     } else if (git.token_file.empty()) {
       r_.error(token_pos, where + " token_file is empty",
                "set token_file to the file holding the real GitHub token");
+    } else {
+      // Checked now so that a bad file stops startup (or the reload) with its position, instead
+      // of failing every git request later. The token read here is wiped at once.
+      GitTokenFile file = readGitTokenFile(git.token_file);
+      if (file.token == nullptr) {
+        r_.error(token_pos, where + " token_file " + inQuotes(git.token_file) + " " + file.problem,
+                 file.hint);
+      }
     }
     SourcePos scoped_pos;
     if (!r_.readString(t, where, "scoped_credential_sha256", git.scoped_credential_sha256,
                        &scoped_pos)) {
       if (t.get("scoped_credential_sha256") == nullptr) {
         r_.error(git.pos, where + " has no scoped_credential_sha256",
-                 "set it to the hex SHA-256 of the credential the sandbox's git presents");
+                 "set it to the hex SHA-256 of the credential the sandbox's git presents, which "
+                 "must start with 'gatehouse_gc_'");
       }
     } else {
       checkSha256(where, "scoped_credential_sha256", git.scoped_credential_sha256, scoped_pos,

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control/explain_request.h"
+#include "gitproxy/git_names.h"
 #include "policy/explain.h"
 
 namespace gatehouse::control {
@@ -197,6 +198,16 @@ Json sessionJson(const SessionView& v, system_clock::time_point now,
   j["expires"] = expiresJson(info.expires);
   j["expired"] = now >= info.expires;
   j["limits"] = limitsJson(info, policy);
+  if (v.git) {
+    // What the binding allows; the token only as "set" or "missing", the credential never.
+    j["git"] =
+        Json{{"repos", v.git->repos},
+             {"push_branch", v.git->push_branch.empty() ? Json(nullptr) : Json(v.git->push_branch)},
+             {"extra_branches", v.git->extra_branches},
+             {"token", v.git->token_set ? "set" : "missing"}};
+  } else {
+    j["git"] = nullptr;
+  }
   return j;
 }
 
@@ -225,6 +236,12 @@ bool readStrings(const Json& body, const char* key, size_t max,
   return true;
 }
 
+// A "git" object: the binding, and whether to issue a new credential (PATCH).
+struct GitFields {
+  GitBinding binding;
+  bool rotate_credential = false;
+};
+
 // What POST and PATCH may set.
 struct SessionFields {
   std::optional<std::string> environment;
@@ -233,7 +250,112 @@ struct SessionFields {
   std::optional<std::vector<std::string>> clients;
   std::optional<int64_t> ttl_s;
   std::optional<policy::LimitsConfig> limits;
+  // Set: "git" was given; nullopt inside: "git": null (no binding, or remove it).
+  std::optional<std::optional<GitFields>> git;
 };
+
+// Overwrites the string values of a parsed body that may hold a secret.
+void wipeStrings(Json& value) {
+  if (value.is_string()) {
+    std::string& s = value.get_ref<std::string&>();
+    OPENSSL_cleanse(s.data(), s.size());
+  } else if (value.is_structured()) {
+    for (Json& v : value) wipeStrings(v);
+  }
+}
+
+// Reads the "git" object into `out`; "" on success. Checks repos and branches with the rules
+// (and the words) of the config loader's [sessions.git]. The token is read here, from the body
+// or from token_file; no error message ever contains it.
+std::string readGit(Json& git, GitFields& out) {
+  constexpr std::string_view kFields =
+      "repos, push_branch, extra_branches, token, token_file, rotate_credential";
+  if (!git.is_object()) return "'git' must be an object (fields: " + std::string(kFields) + ")";
+  for (const auto& [key, value] : git.items()) {
+    if (key != "repos" && key != "push_branch" && key != "extra_branches" && key != "token" &&
+        key != "token_file" && key != "rotate_credential") {
+      return "unknown field 'git." + key + "'; fields of git: " + std::string(kFields);
+    }
+  }
+  std::string err;
+  std::optional<std::vector<std::string>> repos;
+  if (!readStrings(git, "repos", ControlApi::kMaxGitRepos, repos, err)) return "git: " + err;
+  if (!repos) return "'git.repos' is required: the repositories the session may reach";
+  bool any_pushable = false;
+  std::vector<std::string> seen;
+  for (const std::string& repo : *repos) {
+    bool pushable = false;
+    if (std::optional<gitproxy::NameProblem> problem = gitproxy::checkRepoEntry(repo, &pushable)) {
+      return "git repo '" + repo + "' " + problem->what + "; " + problem->hint;
+    }
+    // GitHub owner and repository names are case-insensitive.
+    std::string key = gitproxy::asciiLower(std::string_view(repo).substr(0, repo.find(':')));
+    if (key.ends_with(".git")) key.resize(key.size() - 4);
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
+      return "git repo '" + repo + "' is listed twice; keep one entry per repository";
+    }
+    seen.push_back(std::move(key));
+    any_pushable = any_pushable || pushable;
+  }
+  out.binding.repos = std::move(*repos);
+  if (auto it = git.find("push_branch"); it != git.end()) {
+    if (!it->is_string()) return "'git.push_branch' must be a string";
+    out.binding.push_branch = it->get<std::string>();
+    if (std::optional<gitproxy::NameProblem> problem =
+            gitproxy::checkBranchName(out.binding.push_branch)) {
+      return "git push_branch '" + out.binding.push_branch + "' " + problem->what + "; " +
+             problem->hint;
+    }
+  }
+  if (any_pushable && out.binding.push_branch.empty()) {
+    return "git has pushable repos but no push_branch; set push_branch to the branch this "
+           "session may push, or mark the repos 'owner/repo:read'";
+  }
+  std::optional<std::vector<std::string>> extra;
+  if (!readStrings(git, "extra_branches", ControlApi::kMaxGitBranches, extra, err)) {
+    return "git: " + err;
+  }
+  for (const std::string& b : extra.value_or(std::vector<std::string>{})) {
+    if (std::optional<gitproxy::NameProblem> problem = gitproxy::checkBranchName(b)) {
+      return "git extra branch '" + b + "' " + problem->what + "; " + problem->hint;
+    }
+    if (b == out.binding.push_branch ||
+        std::find(out.binding.extra_branches.begin(), out.binding.extra_branches.end(), b) !=
+            out.binding.extra_branches.end()) {
+      return "git branch '" + b + "' is listed twice; remove the duplicate from extra_branches";
+    }
+    out.binding.extra_branches.push_back(b);
+  }
+  if (auto it = git.find("rotate_credential"); it != git.end()) {
+    if (!it->is_boolean()) return "'git.rotate_credential' must be true or false";
+    out.rotate_credential = it->get<bool>();
+  }
+  auto token = git.find("token");
+  auto token_file = git.find("token_file");
+  if ((token == git.end()) == (token_file == git.end())) {
+    return "git needs exactly one of 'token' (the real upstream token) and 'token_file' (a file "
+           "holding it)";
+  }
+  if (token != git.end()) {
+    if (!token->is_string()) return "'git.token' must be a string";
+    std::string& text = token->get_ref<std::string&>();
+    if (std::string problem = gitTokenProblem(text); !problem.empty()) {
+      return "'git.token' " + problem;
+    }
+    out.binding.token = std::make_shared<const gitproxy::Secret>(text);
+    return "";
+  }
+  if (!token_file->is_string() || token_file->get_ref<const std::string&>().empty()) {
+    return "'git.token_file' must be a non-empty string (a path)";
+  }
+  const std::string path = token_file->get<std::string>();
+  GitTokenFile file = readGitTokenFile(path);
+  if (file.token == nullptr) {
+    return "git token_file '" + path + "' " + file.problem + "; " + file.hint;
+  }
+  out.binding.token = std::move(file.token);
+  return "";
+}
 
 // A "limits" object: limit keys with non-negative integers; "" on success.
 std::string readLimits(const Json& value, policy::LimitsConfig& out) {
@@ -264,6 +386,11 @@ std::string readLimits(const Json& value, policy::LimitsConfig& out) {
 std::string readSessionFields(const std::string& text, const policy::PolicySnapshot& policy,
                               SessionFields& out) {
   Json body = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  // The body may carry the upstream token: no copy of it outlives this call.
+  struct Wipe {
+    Json& body;
+    ~Wipe() { wipeStrings(body); }
+  } wipe{body};
   if (body.is_discarded()) return "the body is not valid JSON";
   if (!body.is_object()) return "the body must be a JSON object";
   static const std::vector<std::string> kKeys = {"environment", "domains", "labels", "clients",
@@ -271,10 +398,9 @@ std::string readSessionFields(const std::string& text, const policy::PolicySnaps
   for (const auto& [key, value] : body.items()) {
     if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end()) {
       return "unknown field '" + key +
-             "'; fields: environment, domains, labels, clients, ttl_s, limits";
+             "'; fields: environment, domains, labels, clients, ttl_s, limits, git";
     }
   }
-  if (body.contains("git")) return "git bindings are not supported by this version of gatehouse";
   if (auto it = body.find("environment"); it != body.end()) {
     if (!it->is_string()) return "'environment' must be a string";
     std::string name = it->get<std::string>();
@@ -316,6 +442,15 @@ std::string readSessionFields(const std::string& text, const policy::PolicySnaps
     policy::LimitsConfig limits;
     if (std::string e = readLimits(*it, limits); !e.empty()) return e;
     out.limits = limits;
+  }
+  if (auto it = body.find("git"); it != body.end()) {
+    if (it->is_null()) {
+      out.git.emplace(std::nullopt);
+    } else {
+      GitFields git;
+      if (std::string e = readGit(*it, git); !e.empty()) return e;
+      out.git.emplace(std::move(git));
+    }
   }
   return "";
 }
@@ -667,6 +802,7 @@ AdminResponse ControlApi::createSession(const AdminRequest& request) {
   if (f.clients) s.clients = *f.clients;
   if (f.ttl_s) s.expires = system_clock::now() + std::chrono::seconds(*f.ttl_s);
   if (f.limits) s.limits = *f.limits;
+  if (f.git && *f.git) s.git = std::move((*f.git)->binding);
   const bool inline_domains = f.domains && !f.domains->empty();
   if (inline_domains) {
     // The session's own environment is published before the session exists, so its first
@@ -682,14 +818,17 @@ AdminResponse ControlApi::createSession(const AdminRequest& request) {
     if (inline_domains) plane_.publishSessionEnvironments(dynamicSpecs(s.id, nullptr));
     return error(400, added.error);
   }
-  Json body{{"id", added.id},
-            {"proxy_credential", added.proxy_credential},
-            {"environment", s.base_environment},
-            {"effective_environment", s.environment},
-            {"expires", expiresJson(s.expires)},
-            {"generation", plane_.snapshot()->generation}};
+  Json body{{"id", added.id}, {"proxy_credential", added.proxy_credential}};
+  // The only time the scoped git credential is shown.
+  if (!added.git_credential.empty()) body["git_credential"] = added.git_credential;
+  body["environment"] = s.base_environment;
+  body["effective_environment"] = s.environment;
+  body["expires"] = expiresJson(s.expires);
+  body["generation"] = plane_.snapshot()->generation;
   OPENSSL_cleanse(added.proxy_credential.data(), added.proxy_credential.size());
+  OPENSSL_cleanse(added.git_credential.data(), added.git_credential.size());
   AdminResponse r = json(201, body);
+  wipeStrings(body);
   r.headers.emplace_back("Location", "/v1/sessions/" + added.id);
   return r;
 }
@@ -711,6 +850,14 @@ AdminResponse ControlApi::patchSession(const std::string& id, const AdminRequest
   patch.clients = f.clients;
   if (f.ttl_s) patch.expires = system_clock::now() + std::chrono::seconds(*f.ttl_s);
   patch.limits = f.limits;  // replaces every override; {} clears them
+  if (f.git) {
+    if (*f.git) {
+      patch.git.emplace(std::move((*f.git)->binding));
+      patch.rotate_git_credential = (*f.git)->rotate_credential;
+    } else {
+      patch.git.emplace(std::nullopt);
+    }
+  }
   const std::string base = f.environment.value_or(current->base_environment);
   const std::vector<std::string> domains = f.domains.value_or(current->domains);
   const bool had_inline = !current->domains.empty();
@@ -726,12 +873,23 @@ AdminResponse ControlApi::patchSession(const std::string& id, const AdminRequest
     ControlPlane::Outcome outcome = plane_.publishSessionEnvironments(dynamicSpecs(id, &spec));
     if (!outcome.ok) return compileError(outcome);
   }
-  if (std::string err = store.update(id, patch); !err.empty()) return error(400, err);
+  std::string git_credential;
+  if (std::string err = store.update(id, patch, &git_credential); !err.empty()) {
+    return error(400, err);
+  }
   if (had_inline && !has_inline) {
     // The session left its own environment: drop it.
     plane_.publishSessionEnvironments(dynamicSpecs(id, nullptr));
   }
-  return getSession(id);
+  std::optional<SessionView> updated = store.get(id);
+  if (!updated) return error(404, "no such session");
+  Json body = sessionJson(*updated, system_clock::now(), *plane_.snapshot()->policy);
+  // A credential issued by this change (a first git binding, or a rotation): shown this once.
+  if (!git_credential.empty()) body["git_credential"] = git_credential;
+  OPENSSL_cleanse(git_credential.data(), git_credential.size());
+  AdminResponse r = json(200, body);
+  wipeStrings(body);
+  return r;
 }
 
 AdminResponse ControlApi::deleteSession(const std::string& id) {

@@ -7,6 +7,12 @@
 //   GET  /v1/decisions?session=ID&limit=N               recent decisions, newest first
 //   GET  /v1/sessions[/{id}]                            sessions, never a credential
 //   POST /v1/sessions   PATCH/DELETE /v1/sessions/{id}  dynamic sessions
+//
+// Git bindings: POST and PATCH take "git": {"repos": [...], "push_branch": "...",
+// "extra_branches": [...], "token": "..." | "token_file": "/path"} (PATCH: also
+// "rotate_credential": true; "git": null removes the binding). The scoped git credential is in
+// the answer that issued it (POST, or a PATCH that binds git first or rotates) and never again;
+// GET shows the binding with "token": "set" | "missing", never the token.
 //   POST /v1/reload                                     re-read the configuration file
 //
 // Authorization: with a token configured ([admin] token_file), every /v1/ call needs
@@ -84,6 +90,8 @@ class ControlApi final {
   static constexpr size_t kMaxLabels = 16;
   static constexpr size_t kMaxDomains = 10000;
   static constexpr size_t kMaxClients = 256;
+  static constexpr size_t kMaxGitRepos = 256;
+  static constexpr size_t kMaxGitBranches = 64;
 
   explicit ControlApi(ControlPlane& plane) : plane_(plane) {}
 

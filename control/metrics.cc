@@ -213,6 +213,16 @@ Metrics::Metrics() {
   limit_hits_[0] = limit_hits_[1];  // kNone is never reported; a safe handle all the same
   buildByEnum(registry_, "gatehouse_git_pushes_total", "Git pushes by result.", "result",
               &pushResultName, git_pushes_);
+  auto& git = counterFamily(registry_, "gatehouse_git_requests_total",
+                            "Requests on the git path (fetch, push, GitHub API) by result.");
+  for (size_t o = 0; o < gitproxy::kGitOperationCount; ++o) {
+    for (size_t r = 0; r < gitproxy::kGitResultCount; ++r) {
+      git_requests_[o * gitproxy::kGitResultCount + r] = &git.Add({
+          {"operation", gitproxy::gitOperationName(enumAt<gitproxy::GitOperation>(o))},
+          {"result", gitproxy::gitResultName(enumAt<gitproxy::GitResult>(r))},
+      });
+    }
+  }
 }
 
 std::string Metrics::serialize() const {

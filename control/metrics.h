@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "gitproxy/git_handler.h"
 #include "policy/policy.h"
 #include "policy/policy_config.h"
 #include "proxy/common/stats.h"
@@ -38,7 +39,7 @@ inline constexpr size_t kVerdictCount = 2;
 inline constexpr size_t kAccessLevelCount = 4;
 inline constexpr size_t kDnsStatusCount = 6;
 
-class Metrics final : public common::ProxyStats {
+class Metrics final : public common::ProxyStats, public gitproxy::GitStats {
  public:
   using Kind = common::RequestKind;
   static constexpr size_t kKindCount = common::kRequestKindCount;
@@ -119,6 +120,19 @@ class Metrics final : public common::ProxyStats {
   // gatehouse_git_pushes_total{result}
   prometheus::Counter& gitPushes(PushResult result) { return *git_pushes_[index(result)]; }
 
+  // gitproxy::GitStats (any thread): gatehouse_git_requests_total{operation,result}; a push
+  // also counts in gatehouse_git_pushes_total (accepted: relayed upstream; refused: the push
+  // policy or the session's scope refused it).
+  void gitRequest(gitproxy::GitOperation operation, gitproxy::GitResult result) override {
+    git_requests_[static_cast<size_t>(operation) * gitproxy::kGitResultCount +
+                  static_cast<size_t>(result)]
+        ->Increment();
+    if (operation == gitproxy::GitOperation::kPush) {
+      if (result == gitproxy::GitResult::kOk) gitPushes(PushResult::kAccepted).Increment();
+      if (result == gitproxy::GitResult::kRefused) gitPushes(PushResult::kRefused).Increment();
+    }
+  }
+
   // The Prometheus text exposition format (version 0.0.4) of every family.
   std::string serialize() const;
 
@@ -180,6 +194,8 @@ class Metrics final : public common::ProxyStats {
   // Indexed by LimitHit; [kNone] stays null (never a series).
   std::array<prometheus::Counter*, common::kLimitHitCount> limit_hits_{};
   std::array<prometheus::Counter*, kPushResultCount> git_pushes_{};
+  std::array<prometheus::Counter*, gitproxy::kGitOperationCount * gitproxy::kGitResultCount>
+      git_requests_{};
 };
 
 // Label values ("http", "up", "4xx", "ok", "would-allow", "accepted", ...).

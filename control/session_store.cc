@@ -1,13 +1,20 @@
 #include "control/session_store.h"
 
+#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <utility>
 
 #include "control/session_environments.h"
+#include "gitproxy/git_names.h"
 
 namespace gatehouse::control {
 namespace {
@@ -164,7 +171,131 @@ struct WipeOnExit {
 
 bool randomBytes(uint8_t* out, int len) { return RAND_bytes(out, len) == 1; }
 
+// A fresh credential: `prefix` + base64url(256 random bits); "" without randomness.
+std::string newCredential(std::string_view prefix) {
+  uint8_t secret[kSecretBytes];
+  if (!randomBytes(secret, kSecretBytes)) return "";
+  std::string credential = std::string(prefix) + encodeBase64Url(secret, kSecretBytes);
+  OPENSSL_cleanse(secret, sizeof(secret));
+  return credential;
+}
+
+void wipe(std::string& s) { OPENSSL_cleanse(s.data(), s.size()); }
+
+gitproxy::GrantResult grantResult(gitproxy::GrantStatus status, std::string reason,
+                                  std::shared_ptr<const gitproxy::GitGrant> grant = nullptr,
+                                  std::string session_id = "") {
+  gitproxy::GrantResult r;
+  r.status = status;
+  r.grant = std::move(grant);
+  r.reason = std::move(reason);
+  r.session_id = std::move(session_id);
+  return r;
+}
+
+// The credential part of a git Authorization header, written into `out`; "" on success, else
+// why the header is malformed.
+std::string gitCredentialOf(std::string_view authorization, std::string& out) {
+  std::string_view value = trimOws(authorization);
+  size_t space = value.find_first_of(" \t");
+  std::string_view scheme = value.substr(0, space);
+  const bool is_basic = equalsIgnoreCase(scheme, "basic");
+  if (!is_basic && !equalsIgnoreCase(scheme, "bearer") && !equalsIgnoreCase(scheme, "token")) {
+    return "unsupported Authorization scheme: send the git credential with Basic or Bearer";
+  }
+  if (space == std::string_view::npos) return "malformed Authorization header: no credentials";
+  std::string_view token = trimOws(value.substr(space));
+  if (token.size() > kMaxToken) return "malformed Authorization header: too long";
+  if (!is_basic) {
+    if (token.find_first_of(" \t") != std::string_view::npos) {
+      return "malformed Authorization header: more than one token";
+    }
+    out.assign(token);
+    return "";
+  }
+  std::optional<std::string> decoded = decodeBase64Strict(token);
+  if (!decoded) return "malformed Basic credentials: not strict base64";
+  WipeOnExit wipe_decoded{*decoded};
+  size_t colon = decoded->find(':');
+  if (colon == std::string::npos) return "malformed Basic credentials: no password";
+  // Any user name: git's credential helpers send whatever they were given.
+  out.assign(std::string_view(*decoded).substr(colon + 1));
+  return "";
+}
+
+bool printableToken(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f;
+  });
+}
+
 }  // namespace
+
+std::string gitTokenProblem(std::string_view token) {
+  if (token.empty()) return "is empty";
+  if (token.size() > kMaxGitTokenBytes) {
+    return "is longer than " + std::to_string(kMaxGitTokenBytes) + " bytes";
+  }
+  if (!printableToken(token)) {
+    return "holds spaces, control characters or non-ASCII bytes (one trailing newline is allowed)";
+  }
+  return "";
+}
+
+GitTokenFile readGitTokenFile(const std::string& path) {
+  GitTokenFile out;
+  const std::string write_it = "write the token alone into the file, e.g. printf %s \"$TOKEN\" > " +
+                               path + "; chmod 600 " + path;
+  // Symbolic links are followed (Kubernetes mounts secrets through them); the checks below are on
+  // the file itself.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) {
+    out.problem = std::string("cannot be read: ") + std::strerror(errno);
+    out.hint = "check the path and that gatehouse's user can read the file (mode 600 or 400)";
+    return out;
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    out.problem = "is not a regular file";
+    out.hint = "point token_file at a file holding the token";
+    return out;
+  }
+  if ((st.st_mode & 077) != 0) {
+    ::close(fd);
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    out.problem = std::string("is readable or writable by group or others (mode ") + mode + ")";
+    out.hint = "chmod 600 " + path;
+    return out;
+  }
+  // Room for the longest token, its newline, and one byte more to notice a longer file.
+  std::string buffer(kMaxGitTokenBytes + 3, '\0');
+  size_t n = 0;
+  bool failed = false;
+  while (n < buffer.size()) {
+    ssize_t got = ::read(fd, buffer.data() + n, buffer.size() - n);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) failed = true;
+    if (got <= 0) break;
+    n += static_cast<size_t>(got);
+  }
+  ::close(fd);
+  std::string_view text(buffer.data(), n);
+  if (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+  if (!text.empty() && text.back() == '\r' && text.size() + 1 == n) text.remove_suffix(1);
+  if (failed) {
+    out.problem = "cannot be read: read error";
+    out.hint = "check the file";
+  } else if (std::string problem = gitTokenProblem(text); !problem.empty()) {
+    out.problem = std::move(problem);
+    out.hint = write_it;
+  } else {
+    out.token = std::make_shared<const gitproxy::Secret>(std::string(text));
+  }
+  wipe(buffer);
+  return out;
+}
 
 Sha256 SessionStore::sha256(std::string_view data) {
   Sha256 out{};
@@ -212,7 +343,58 @@ SessionStore::Entry SessionStore::staticEntry(const SessionConfig& config,
   }
   entry.base_environment = config.environment;
   for (const policy::PatternEntry& d : config.domains) entry.domains.push_back(d.text);
+  if (config.git) {
+    // Read on every build of the entry (startup and each reload), so a reload picks up a rotated
+    // token. A file the loader would refuse gives no token (git requests fail), never a fallback.
+    GitBinding binding{config.git->repos, config.git->push_branch, config.git->extra_branches,
+                       readGitTokenFile(config.git->token_file).token};
+    // The loader reports bad repo entries; here they are dropped (fail closed).
+    entry.git = makeGrant(*entry.info, binding, nullptr);
+    entry.git_credential = parseSha256Hex(config.git->scoped_credential_sha256);
+  }
   return entry;
+}
+
+std::shared_ptr<const gitproxy::GitGrant> SessionStore::makeGrant(const SessionInfo& info,
+                                                                  const GitBinding& binding,
+                                                                  std::string* error) {
+  auto grant = std::make_shared<gitproxy::GitGrant>();
+  grant->session_id = info.id;
+  grant->labels = info.labels;
+  grant->expires = info.expires;
+  grant->push_branch = binding.push_branch;
+  grant->extra_branches = binding.extra_branches;
+  grant->token = binding.token;
+  for (const std::string& entry : binding.repos) {
+    bool pushable = false;
+    if (std::optional<gitproxy::NameProblem> problem = gitproxy::checkRepoEntry(entry, &pushable)) {
+      if (error != nullptr) {
+        *error = "git repo '" + entry + "' " + problem->what;
+        return nullptr;
+      }
+      continue;
+    }
+    std::string_view spec = std::string_view(entry).substr(0, entry.find(':'));
+    size_t slash = spec.find('/');
+    gitproxy::RepoScope scope;
+    scope.owner = gitproxy::asciiLower(spec.substr(0, slash));
+    scope.repo = gitproxy::asciiLower(spec.substr(slash + 1));
+    // URLs may add ".git"; the scope names the repository without it.
+    if (scope.repo.size() > 4 && scope.repo.ends_with(".git"))
+      scope.repo.resize(scope.repo.size() - 4);
+    scope.push = pushable;
+    grant->repos.push_back(std::move(scope));
+  }
+  return grant;
+}
+
+std::shared_ptr<const gitproxy::GitGrant> SessionStore::rebind(const gitproxy::GitGrant& grant,
+                                                               const SessionInfo& info) {
+  auto next = std::make_shared<gitproxy::GitGrant>(grant);
+  next->session_id = info.id;
+  next->labels = info.labels;
+  next->expires = info.expires;
+  return next;
 }
 
 std::shared_ptr<const SessionStore::Snapshot> SessionStore::current() const {
@@ -341,6 +523,60 @@ SessionResult SessionStore::identifyByAddress(const Snapshot& snapshot, const po
   return SessionResult{SessionStatus::kAnonymous, nullptr, "", nullptr};
 }
 
+gitproxy::GrantResult SessionStore::grantFor(std::string_view authorization,
+                                             const std::optional<net::SocketAddress>& client,
+                                             system_clock::time_point now) const {
+  using gitproxy::GrantStatus;
+  if (trimOws(authorization).empty()) {
+    return grantResult(GrantStatus::kMissing, "authentication required");
+  }
+  std::optional<ClientKey> key;
+  if (client) key = clientKey(client->ip);
+  if (key && throttled(*key)) {
+    return grantResult(GrantStatus::kThrottled,
+                       "too many failed git credential attempts from this address");
+  }
+  auto fail = [&](GrantStatus status, std::string reason) {
+    if (key) recordFailure(*key);
+    return grantResult(status, std::move(reason));
+  };
+  std::string credential;
+  WipeOnExit wipe_credential{credential};
+  if (std::string problem = gitCredentialOf(authorization, credential); !problem.empty()) {
+    return fail(GrantStatus::kMalformed, std::move(problem));
+  }
+  if (!std::string_view(credential).starts_with(gitproxy::kGitCredentialPrefix)) {
+    return fail(GrantStatus::kDenied, "not a gatehouse git credential");
+  }
+  const Sha256 presented = sha256(credential);
+  std::shared_ptr<const Snapshot> snapshot = current();
+  // Every session is compared, and the first match kept without leaving the loop, so the time
+  // taken does not depend on where (or whether) the credential matches.
+  const Entry* match = nullptr;
+  for (const auto& [id, entry] : snapshot->sessions) {
+    if (!entry.git_credential) continue;
+    const bool equal =
+        CRYPTO_memcmp(presented.data(), entry.git_credential->data(), presented.size()) == 0;
+    if (equal && match == nullptr) match = &entry;
+  }
+  if (match == nullptr || match->git == nullptr) {
+    return fail(GrantStatus::kDenied, "unknown or revoked git credential");
+  }
+  if (!match->clients.empty()) {
+    const bool inside =
+        client && std::any_of(match->clients.begin(), match->clients.end(),
+                              [&](const policy::Cidr& c) { return c.contains(client->ip); });
+    if (!inside) {
+      return fail(GrantStatus::kDenied,
+                  "git credential used from an address not bound to its session");
+    }
+  }
+  if (expired(*match->info, now)) {
+    return grantResult(GrantStatus::kExpired, "session expired", nullptr, match->info->id);
+  }
+  return grantResult(GrantStatus::kGranted, "granted", match->git, match->info->id);
+}
+
 SessionStore::ClientKey SessionStore::clientKey(const policy::IpAddress& ip) {
   ClientKey key{};
   key[0] = ip.isV4() ? 4 : 6;
@@ -430,14 +666,11 @@ AddedSession SessionStore::add(NewSession session) {
     out.error = "could not generate a session id";
     return out;
   }
-  uint8_t secret[kSecretBytes];
-  if (!randomBytes(secret, kSecretBytes)) {
+  std::string credential = newCredential(kProxyCredentialPrefix);
+  if (credential.empty()) {
     out.error = "no randomness for the credential";
     return out;
   }
-  std::string credential =
-      std::string(kProxyCredentialPrefix) + encodeBase64Url(secret, kSecretBytes);
-  OPENSSL_cleanse(secret, sizeof(secret));
   entry.credential = sha256(credential);
   entry.dynamic = true;
   entry.base_environment =
@@ -453,11 +686,25 @@ AddedSession SessionStore::add(NewSession session) {
   info->state = std::make_shared<conn::SessionLimits>();
   info->state->setOverrides(session.limits);
   entry.info = std::move(info);
+  // The scoped git credential: generated here, only its hash kept, returned once.
+  std::string git_credential;
+  if (session.git) {
+    entry.git = makeGrant(*entry.info, *session.git, &out.error);
+    if (entry.git != nullptr) git_credential = newCredential(gitproxy::kGitCredentialPrefix);
+    if (entry.git != nullptr && git_credential.empty())
+      out.error = "no randomness for the credential";
+    if (!out.error.empty()) {
+      wipe(credential);
+      return out;
+    }
+    entry.git_credential = sha256(git_credential);
+  }
 
   std::lock_guard<std::mutex> lock(write_mutex_);
   std::shared_ptr<const Snapshot> base = current();
   if (base->sessions.contains(session.id)) {
-    OPENSSL_cleanse(credential.data(), credential.size());
+    wipe(credential);
+    wipe(git_credential);
     out.error = "a session with this id exists";
     return out;
   }
@@ -468,10 +715,12 @@ AddedSession SessionStore::add(NewSession session) {
   out.ok = true;
   out.id = std::move(session.id);
   out.proxy_credential = std::move(credential);
+  out.git_credential = std::move(git_credential);
   return out;
 }
 
-std::string SessionStore::update(std::string_view id, const SessionPatch& patch) {
+std::string SessionStore::update(std::string_view id, const SessionPatch& patch,
+                                 std::string* git_credential) {
   std::vector<policy::Cidr> clients;
   if (patch.clients) {
     for (const std::string& text : *patch.clients) {
@@ -499,7 +748,32 @@ std::string SessionStore::update(std::string_view id, const SessionPatch& patch)
   if (patch.base_environment) entry.base_environment = *patch.base_environment;
   if (patch.domains) entry.domains = *patch.domains;
   if (patch.clients) entry.clients = std::move(clients);
+  // The git binding: replaced, removed, or kept with the session's new labels and expiry.
+  std::string issued;
+  if (patch.git && !*patch.git) {
+    entry.git = nullptr;
+    entry.git_credential.reset();
+  } else if (patch.git) {
+    std::string error;
+    entry.git = makeGrant(*entry.info, **patch.git, &error);
+    if (entry.git == nullptr) return error;
+  } else if (entry.git != nullptr) {
+    entry.git = rebind(*entry.git, *entry.info);
+  }
+  if (patch.rotate_git_credential && entry.git == nullptr) {
+    return "the session has no git binding to rotate a credential of";
+  }
+  if (entry.git != nullptr && (!entry.git_credential || patch.rotate_git_credential)) {
+    issued = newCredential(gitproxy::kGitCredentialPrefix);
+    if (issued.empty()) return "no randomness for the credential";
+    entry.git_credential = sha256(issued);
+  }
   publish(std::move(next));
+  if (git_credential != nullptr) {
+    *git_credential = std::move(issued);
+  } else {
+    wipe(issued);
+  }
   return "";
 }
 
@@ -566,6 +840,16 @@ SessionView SessionStore::view(const Entry& entry) {
   v.created = entry.created;
   if (entry.credential)
     v.credential_sha256 = toHex(entry.credential->data(), entry.credential->size());
+  if (entry.git) {
+    GitBindingView g;
+    for (const gitproxy::RepoScope& r : entry.git->repos) {
+      g.repos.push_back(r.owner + "/" + r.repo + (r.push ? "" : ":read"));
+    }
+    g.push_branch = entry.git->push_branch;
+    g.extra_branches = entry.git->extra_branches;
+    g.token_set = entry.git->token != nullptr && !entry.git->token->empty();
+    v.git = std::move(g);
+  }
   return v;
 }
 

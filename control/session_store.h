@@ -15,9 +15,20 @@
 //   address (IPv6 per /64) in a token bucket; an empty bucket answers kThrottled before the
 //   credential is even checked, so a guesser learns nothing while throttled.
 //
+// Git bindings (SPEC §6, §7): a session may carry a git binding (repos, push branch, the real
+// upstream token) published as an immutable gitproxy::GitGrant, and a scoped git credential.
+// The store is the built-in gitproxy::CredentialProvider: grantFor() maps the credential the
+// sandbox's git presents to the grant. The upstream token lives in a gitproxy::Secret shared by
+// the grants of its session only: when the session is deleted, its git binding replaced or
+// removed, or (for static sessions) the configuration reloaded, the store drops its references
+// and the bytes are wiped as soon as the last request using them ends.
+//
 // Credentials: only their SHA-256 is kept, compared with CRYPTO_memcmp. Dynamic credentials are
 // "gatehouse_pc_" + base64url(256 random bits from RAND_bytes), returned once by add() and never
-// again; nothing here logs, stores or returns a secret.
+// again; dynamic git credentials are gitproxy::kGitCredentialPrefix + base64url(256 random bits),
+// returned once by add() or update() (when issued or rotated). Git credentials are looked up by
+// comparing the presented hash with every session's, without stopping at a match (no secret-keyed
+// map, no early exit). Nothing here logs, stores or returns a secret or an upstream token.
 //
 // Threading: identify(), get(), list() and required() are called from every worker thread;
 // add() and remove() from the control plane. The sessions live in an immutable snapshot, replaced
@@ -44,6 +55,7 @@
 #include <vector>
 
 #include "control/session_config.h"
+#include "gitproxy/grant.h"
 #include "policy/ip.h"
 #include "proxy/conn/session.h"
 
@@ -52,6 +64,39 @@ namespace gatehouse::control {
 inline constexpr std::string_view kProxyCredentialPrefix = "gatehouse_pc_";
 
 using Sha256 = std::array<uint8_t, 32>;
+
+// Longest upstream token accepted (from a file or the control API); GitHub tokens are < 300.
+inline constexpr size_t kMaxGitTokenBytes = 4096;
+
+// The upstream token from a token file ([sessions.git] token_file, the control API's
+// "token_file"): the whole file without one trailing newline ("\n" or "\r\n").
+struct GitTokenFile {
+  std::shared_ptr<const gitproxy::Secret> token;  // null when refused
+  std::string problem;  // why it was refused ("is empty"); never the file's content
+  std::string hint;     // how to fix it ("chmod 600 /run/secrets/github-token")
+};
+// Refuses (null token) a file that cannot be opened, is not a regular file, is readable or
+// writable by group or others (mode & 077), is empty, is longer than kMaxGitTokenBytes, or holds
+// anything but printable ASCII. Blocking file I/O: control plane only (startup, reload, API).
+GitTokenFile readGitTokenFile(const std::string& path);
+// The same rules for a token given inline: "" when acceptable, else why not (never the token).
+std::string gitTokenProblem(std::string_view token);
+
+// A session's git binding as given (the control API's "git" object, or [sessions.git]).
+struct GitBinding {
+  std::vector<std::string> repos;  // "owner/repo" (push) or "owner/repo:read"
+  std::string push_branch;         // "" = the session pushes nothing
+  std::vector<std::string> extra_branches;
+  std::shared_ptr<const gitproxy::Secret> token;  // the real upstream token; null = none
+};
+
+// What list() and get() show of a session's git binding: never the token or the credential.
+struct GitBindingView {
+  std::vector<std::string> repos;  // "owner/repo" or "owner/repo:read", lower case
+  std::string push_branch;
+  std::vector<std::string> extra_branches;
+  bool token_set = false;  // false: requests fail with "no upstream token"
+};
 
 // What list() and get() show of a session: never the credential.
 struct SessionView {
@@ -64,6 +109,7 @@ struct SessionView {
   // Hex SHA-256 of the proxy credential ("" = none). A one-way hash, but still no business of
   // a sandbox: the control API should not serve it.
   std::string credential_sha256;
+  std::optional<GitBindingView> git;  // unset = no git binding
 };
 
 // A dynamic session to add (the control API's POST /v1/sessions).
@@ -76,6 +122,8 @@ struct NewSession {
   std::vector<std::string> clients;  // CIDR texts
   std::chrono::system_clock::time_point expires = std::chrono::system_clock::time_point::max();
   policy::LimitsConfig limits;  // overrides of the environment's limits
+  // A git binding: a scoped git credential is generated and returned once (AddedSession).
+  std::optional<GitBinding> git;
 };
 
 // A change to a dynamic session (PATCH); unset fields stay.
@@ -87,6 +135,11 @@ struct SessionPatch {
   std::optional<std::vector<std::string>> clients;
   std::optional<std::chrono::system_clock::time_point> expires;
   std::optional<policy::LimitsConfig> limits;  // replaces every override
+  // Set: replaces the git binding (repos, branches and token together); set to nullopt: removes
+  // it with its credential. A session that had no git credential gets one.
+  std::optional<std::optional<GitBinding>> git;
+  // Issue a new git credential (the old one stops working at once); needs a git binding.
+  bool rotate_git_credential = false;
 };
 
 struct AddedSession {
@@ -94,9 +147,10 @@ struct AddedSession {
   std::string error;             // when !ok
   std::string id;                // generated
   std::string proxy_credential;  // the only copy of the secret: hand it to the caller, keep none
+  std::string git_credential;    // likewise; "" when the session has no git binding
 };
 
-class SessionStore final {
+class SessionStore final : public gitproxy::CredentialProvider {
  public:
   struct Options {
     // Failed credential attempts allowed in a burst per client address, and the refill rate.
@@ -126,6 +180,16 @@ class SessionStore final {
   conn::SessionResult identify(const conn::SessionQuery& query,
                                std::chrono::system_clock::time_point now) const;
 
+  // gitproxy::CredentialProvider. Any thread; answers at once. `authorization`: "Basic
+  // base64(any-user:credential)", "Bearer credential" or "token credential" (schemes compared
+  // case-insensitively). kThrottled when the client's failure bucket is empty (checked first),
+  // kMalformed for any other shape, kDenied for a credential without the gatehouse prefix, one no
+  // session holds, or one used from an address outside the session's `clients` (counted as
+  // failures, like malformed headers); kExpired for an expired session.
+  gitproxy::GrantResult grantFor(std::string_view authorization,
+                                 const std::optional<net::SocketAddress>& client,
+                                 std::chrono::system_clock::time_point now) const override;
+
   // Control plane. Adds a dynamic session. The credential is generated; the store keeps only its
   // hash. Fails on a bad CIDR or an id already in use.
   AddedSession add(NewSession session);
@@ -135,8 +199,10 @@ class SessionStore final {
   // A fresh id ("dyn-" + 96 random bits) not in use now; "" if no randomness is available.
   std::string newId() const;
   // Control plane. Changes a dynamic session; live from the next identify(). "" on success,
-  // else why not (no such session, a static one, a bad CIDR).
-  std::string update(std::string_view id, const SessionPatch& patch);
+  // else why not (no such session, a static one, a bad CIDR, a bad git binding). A git credential
+  // issued by the change (a first binding, or a rotation) goes to `git_credential`, the only copy.
+  std::string update(std::string_view id, const SessionPatch& patch,
+                     std::string* git_credential = nullptr);
   // Control plane. Removes a dynamic session (static ones come from the config and stay); it is
   // refused from the next identify() on. False if there is no such dynamic session.
   bool remove(std::string_view id);
@@ -166,6 +232,9 @@ class SessionStore final {
     std::string base_environment;
     std::vector<std::string> domains;
     std::chrono::system_clock::time_point created;
+    // The git binding; null = none. Its session fields (id, labels, expiry) follow `info`.
+    std::shared_ptr<const gitproxy::GitGrant> git;
+    std::optional<Sha256> git_credential;  // SHA-256 of the scoped git credential
   };
   struct Snapshot {
     std::map<std::string, Entry, std::less<>> sessions;
@@ -194,6 +263,13 @@ class SessionStore final {
   void refill(Bucket& bucket, std::chrono::steady_clock::time_point now) const;
   static ClientKey clientKey(const policy::IpAddress& ip);
   static SessionView view(const Entry& entry);
+  // The grant of `binding` for the session `info`; null with `error` on an invalid repo entry.
+  static std::shared_ptr<const gitproxy::GitGrant> makeGrant(const conn::SessionInfo& info,
+                                                             const GitBinding& binding,
+                                                             std::string* error);
+  // `grant` with the session fields of `info` (labels, expiry changed by a PATCH).
+  static std::shared_ptr<const gitproxy::GitGrant> rebind(const gitproxy::GitGrant& grant,
+                                                          const conn::SessionInfo& info);
 
   Options options_;
   std::shared_ptr<conn::SessionLimits> anonymous_limits_ = std::make_shared<conn::SessionLimits>();

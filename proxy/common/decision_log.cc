@@ -83,6 +83,16 @@ std::string formatDecision(const DecisionRecord& r) {
     line += field("reason", r.shadow_reason);
     line += "}";
   }
+  if (!r.repo.empty()) line += field("repo", r.repo);
+  if (!r.git_service.empty()) line += field("git_service", r.git_service);
+  if (!r.path.empty()) line += field("path", r.path);
+  if (!r.ref_updates.empty()) {
+    line += ",\"ref_updates\":[";
+    for (size_t i = 0; i < r.ref_updates.size(); ++i) {
+      line += (i == 0 ? "\"" : ",\"") + jsonEscape(r.ref_updates[i]) + "\"";
+    }
+    line += "]";
+  }
   line += ",\"bytes_up\":" + std::to_string(r.bytes_up);
   line += ",\"bytes_down\":" + std::to_string(r.bytes_down);
   line += std::string(",\"duration_ms\":") + duration + "}\n";

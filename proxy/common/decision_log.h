@@ -49,6 +49,12 @@ struct DecisionRecord {
   std::string shadow_environment;  // name@version
   std::string shadow_decision;     // "allow" | "deny"
   std::string shadow_reason;
+  // The git path (kind "local"): "owner/repo", "upload-pack" | "receive-pack" | "api", the API
+  // path (without its query), and a push's ref updates ("refs/heads/b <old>..<new>").
+  std::string repo;
+  std::string git_service;
+  std::string path;
+  std::vector<std::string> ref_updates;
   uint64_t bytes_up = 0;
   uint64_t bytes_down = 0;
   double duration_ms = 0;

@@ -8,8 +8,10 @@ namespace gatehouse::conn {
 
 namespace {
 
-http::RequestParserOptions parserOptions(const server::ListenerConfig& l) {
+http::RequestParserOptions parserOptions(const server::ListenerConfig& l,
+                                         LocalEndpoints* endpoints) {
   http::RequestParserOptions o;
+  if (endpoints != nullptr) o.allow_origin_form_paths = endpoints->prefixes();
   o.max_target = static_cast<size_t>(l.max_uri_bytes);
   o.max_header_bytes = static_cast<size_t>(l.max_header_bytes);
   o.max_headers = static_cast<size_t>(l.max_headers);
@@ -157,7 +159,7 @@ ClientConnection::ClientConnection(ConnectionContext& context,
                                    std::unique_ptr<net::TcpConnection> client)
     : context_(context),
       client_(std::move(client)),
-      parser_(*this, parserOptions(context.snapshot()->listener)),
+      parser_(*this, parserOptions(context.snapshot()->listener, context.localEndpoints())),
       timer_(context.dispatcher().createTimer([this] { onTimer(); })) {
   client_->setCallbacks(this);
   if (client_->peer()) client_text_ = client_->peer()->toString();
@@ -243,7 +245,8 @@ void ClientConnection::onData(net::TcpConnection&, const char* data, size_t len)
   pending_.append(data, len);
   // Never hold more than one head's worth of unparsed bytes: stop reading until they are used.
   if (pending_.size() > maxPending()) client_->stopReading();
-  if (state_ == State::kReadingHead || (state_ == State::kForwarding && !request_complete_)) {
+  if (state_ == State::kReadingHead ||
+      ((state_ == State::kForwarding || state_ == State::kLocal) && !request_complete_)) {
     processInput();
   }
 }
@@ -251,10 +254,17 @@ void ClientConnection::onData(net::TcpConnection&, const char* data, size_t len)
 void ClientConnection::processInput() {
   while (state_ != State::kClosed && !parser_.paused()) {
     const bool had_bytes = !pending_.empty();
+    parsing_ = true;
     http::ParseResult r = parser_.feed(pending_.data(), pending_.size());
+    parsing_ = false;
     if (state_ == State::kClosed) return;
     pending_.erase(0, r.consumed);
     handleParseResult(r);
+    if (state_ == State::kLocal && local_complete_ && request_complete_) {
+      // Both ended inside feed(): the next request is read now that the parser has returned.
+      localDone();
+      return;
+    }
     if (state_ == State::kConnecting && !decided_) {
       // A head arrived: decide now that feed() has returned (a parser callback may only pause).
       decided_ = true;
@@ -309,20 +319,27 @@ void ClientConnection::onEndOfStream(net::TcpConnection&) {
     finish();
     return;
   }
-  if (state_ == State::kForwarding && !request_complete_) {
+  if ((state_ == State::kForwarding || state_ == State::kLocal) && !request_complete_) {
     // The client went away in the middle of its request.
+    if (state_ == State::kLocal && !local_logged_) logRequest("deny", "client-gone", "", 0);
     finish();
   }
 }
 
 void ClientConnection::onError(net::TcpConnection&, int) {
-  if (state_ == State::kForwarding || state_ == State::kConnecting) {
+  if (state_ == State::kLocal && !local_logged_) {
+    logRequest("deny", "client-gone", "", 0);
+  } else if (state_ == State::kForwarding || state_ == State::kConnecting) {
     logRequest(decision_.allowed() ? "allow" : "deny", "client-gone", decision_.ruleId(), 0);
   }
   finish();
 }
 
 void ClientConnection::onWritable(net::TcpConnection&) {
+  if (state_ == State::kLocal) {
+    if (local_) local_->onClientWritable();
+    return;
+  }
   // The client drained the response: read the upstream again (unless shaping holds it).
   if (state_ == State::kForwarding && upstream_ && !download_shaped_) {
     upstream_->connection().startReading();
@@ -362,6 +379,10 @@ void ClientConnection::onRequestHead(http::RequestHead&& head) {
 void ClientConnection::decide() {
   const http::RequestHead& h = *head_;
   if (h.origin_form) {
+    if (LocalEndpoints* endpoints = context_.localEndpoints()) {
+      startLocal(*endpoints);
+      return;
+    }
     refuse(400, "http_request_error", "origin-form", "origin-form request",
            "this proxy serves no local endpoint at that path");
     return;
@@ -664,6 +685,11 @@ void ClientConnection::startForwarding(std::unique_ptr<net::TcpConnection> conne
 }
 
 void ClientConnection::onBody(const char* data, size_t len) {
+  if (state_ == State::kLocal) {
+    bytes_up_ += len;
+    if (local_) local_->onBody(data, len);
+    return;
+  }
   if (!upstream_) return;
   bytes_up_ += len;
   net::TcpConnection& up = upstream_->connection();
@@ -683,6 +709,14 @@ void ClientConnection::onMessageComplete() {
     return;
   }
   request_complete_ = true;
+  if (state_ == State::kLocal) {
+    // Stop at the message boundary: a pipelined request waits until this one is answered.
+    parser_.pause();
+    // With the response complete too, processInput() reads the next request once feed()
+    // returned (never from inside the parser's callback).
+    if (!local_complete_ && local_) local_->onBodyComplete();
+    return;
+  }
   if (upstream_ && head_->chunked) upstream_->connection().write(std::string_view("0\r\n\r\n"));
   // Stop at the message boundary: a pipelined request waits until this one is answered.
   parser_.pause();
@@ -871,6 +905,13 @@ void ClientConnection::refuse(int status, std::string_view proxy_error, std::str
                               std::string details, std::string why, std::string how,
                               std::string rule, std::string extra_headers) {
   if (state_ == State::kClosed || state_ == State::kClosing) return;
+  if (state_ == State::kLocal && bytes_down_ > 0) {
+    // A local endpoint's response is on its way (a framing error in the rest of the body): the
+    // client can only learn of it by the connection closing.
+    logRequest("error", reason, rule, status);
+    finish();
+    return;
+  }
   context_.stats().refused(status);
   http::Refusal r;
   r.extra_headers = std::move(extra_headers);
@@ -894,6 +935,7 @@ void ClientConnection::refuse(int status, std::string_view proxy_error, std::str
   logRequest(status == 403 || status == 407 || status == 429 ? "deny" : "error", reason, rule,
              status);
   retireUpstream();
+  retireLocal();
   connecting_.reset();
   session_query_.reset();
   tunnel_upstream_.reset();
@@ -908,6 +950,7 @@ void ClientConnection::refuse(int status, std::string_view proxy_error, std::str
 
 void ClientConnection::logRequest(const std::string& decision, const std::string& reason,
                                   const std::string& rule, int status) {
+  if (state_ == State::kLocal) local_logged_ = true;
   if (head_) {
     common::ProxyStats& stats = context_.stats();
     stats.bytes(kind(), common::Direction::kUp, bytes_up_);
@@ -918,7 +961,7 @@ void ClientConnection::logRequest(const std::string& decision, const std::string
   rec.time = std::chrono::system_clock::now();
   rec.client = client_text_;
   if (head_) {
-    rec.kind = head_->is_connect ? "connect" : "http";
+    rec.kind = head_->is_connect ? "connect" : (head_->origin_form ? "local" : "http");
     rec.method = head_->method;
     rec.host = head_->parsed.host.text;
     rec.port = head_->parsed.port;
@@ -951,6 +994,140 @@ void ClientConnection::logRequest(const std::string& decision, const std::string
   context_.decisionLog().write(rec);
 }
 
+// ---- local endpoints ---------------------------------------------------------------------------
+
+void ClientConnection::startLocal(LocalEndpoints& endpoints) {
+  state_ = State::kLocal;
+  local_complete_ = local_keep_alive_ = local_logged_ = local_paused_ = false;
+  local_ = endpoints.open(*head_, *this);
+  if (!local_) {
+    refuse(400, "http_request_error", "origin-form", "origin-form request",
+           "this proxy serves no local endpoint at that path");
+    return;
+  }
+  local_->start();
+  if (state_ != State::kLocal) return;
+  // The body (if any) may be read now; a request without one completes in processInput().
+  if (!local_paused_) {
+    parser_.resume();
+    processInput();
+    if (state_ == State::kLocal && !request_complete_ && !client_eof_ && !local_paused_) {
+      client_->startReading();
+    }
+  }
+}
+
+void ClientConnection::retireLocal() {
+  if (!local_) return;
+  context_.dispatcher().deferredDelete(std::move(local_));
+  if (local_resume_) local_resume_->disable();
+}
+
+void ClientConnection::localDone() {
+  retireLocal();
+  head_.reset();
+  if (!local_keep_alive_ || draining_ || client_eof_) {
+    state_ = State::kClosing;
+    armTimer();
+    client_->shutdownWrite();
+    return;
+  }
+  state_ = State::kReadingHead;
+  parser_.resume();
+  processInput();
+  if (state_ == State::kReadingHead) {
+    client_->startReading();
+    armTimer();
+  }
+}
+
+void ClientConnection::send(std::string bytes) {
+  if (state_ != State::kLocal || local_complete_) return;
+  bytes_down_ += bytes.size();
+  client_->write(std::move(bytes));
+}
+
+bool ClientConnection::clientBlocked() const { return client_->aboveHighWatermark(); }
+
+void ClientConnection::pauseBody() {
+  if (state_ != State::kLocal || request_complete_) return;
+  local_paused_ = true;
+  parser_.pause();
+  client_->stopReading();
+}
+
+void ClientConnection::resumeBody() {
+  if (state_ != State::kLocal || request_complete_ || !local_paused_) return;
+  local_paused_ = false;
+  // Never call the handler back from inside its own call: the body resumes on the next turn.
+  if (!local_resume_) {
+    local_resume_ = context_.dispatcher().createTimer([this] {
+      if (state_ != State::kLocal || request_complete_ || local_paused_) return;
+      parser_.resume();
+      processInput();
+      if (state_ == State::kLocal && !request_complete_ && !client_eof_ && !local_paused_) {
+        client_->startReading();
+      }
+    });
+  }
+  local_resume_->enable(std::chrono::milliseconds(0));
+}
+
+void ClientConnection::complete(bool keep_alive) {
+  if (state_ != State::kLocal || local_complete_) return;
+  local_complete_ = true;
+  local_keep_alive_ = keep_alive && head_->keep_alive && !draining_;
+  if (!local_logged_) logRequest("error", "local-incomplete", "", 0);
+  if (request_complete_) {
+    // Inside the parser's callback (onBodyComplete), processInput() finishes once feed()
+    // returned.
+    if (!parsing_) localDone();
+    return;
+  }
+  if (!local_keep_alive_) {
+    // The rest of the body is never read: close once the response is out.
+    retireLocal();
+    head_.reset();
+    client_->stopReading();
+    pending_.clear();
+    state_ = State::kClosing;
+    armTimer();
+    client_->shutdownWrite();
+    return;
+  }
+  // The handler drains the rest of the body; the next request is read after it.
+  if (local_paused_) resumeBody();
+}
+
+void ClientConnection::abort() {
+  if (state_ != State::kLocal) return;
+  if (!local_logged_) logRequest("error", "local-aborted", "", 0);
+  finish();
+}
+
+void ClientConnection::log(common::DecisionRecord rec) {
+  if (local_logged_ || !head_) return;
+  local_logged_ = true;
+  common::ProxyStats& stats = context_.stats();
+  stats.bytes(common::RequestKind::kLocal, common::Direction::kUp, bytes_up_);
+  stats.bytes(common::RequestKind::kLocal, common::Direction::kDown, bytes_down_);
+  if (!context_.decisionLog().enabled()) return;
+  rec.time = std::chrono::system_clock::now();
+  rec.kind = "local";
+  rec.client = client_text_;
+  rec.method = head_->method;
+  rec.bytes_up = bytes_up_;
+  rec.bytes_down = bytes_down_;
+  rec.duration_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_)
+          .count();
+  context_.decisionLog().write(rec);
+}
+
+const std::optional<net::SocketAddress>& ClientConnection::clientAddress() const {
+  return client_->peer();
+}
+
 void ClientConnection::drain() {
   draining_ = true;
   if (state_ == State::kReadingHead && parser_.idle() && pending_.empty()) finish();
@@ -971,6 +1148,7 @@ void ClientConnection::finish() {
   if (shape_timer_up_) shape_timer_up_->disable();
   if (shape_timer_down_) shape_timer_down_->disable();
   retireUpstream();
+  retireLocal();
   if (tunnel_upstream_) tunnel_upstream_->close();
   // The tunnel, like this connection, may be inside one of its own callbacks: it is closed
   // here and destroyed with this connection, after the current callback.

@@ -26,6 +26,7 @@
 #include "policy/policy.h"
 #include "proxy/common/decision_log.h"
 #include "proxy/conn/context.h"
+#include "proxy/conn/local_endpoint.h"
 #include "proxy/conn/tunnel.h"
 #include "proxy/event/dispatcher.h"
 #include "proxy/http/message.h"
@@ -39,7 +40,8 @@ namespace gatehouse::conn {
 
 class ClientConnection final : public event::DeferredDeletable,
                                public net::TcpConnection::Callbacks,
-                               public http::RequestParser::Callbacks {
+                               public http::RequestParser::Callbacks,
+                               private LocalExchange {
  public:
   ClientConnection(ConnectionContext& context, std::unique_ptr<net::TcpConnection> client);
   ~ClientConnection() override;
@@ -60,6 +62,7 @@ class ClientConnection final : public event::DeferredDeletable,
     kForwarding,   // HTTP: request and response streaming
     kTunnelHello,  // CONNECT: 200 sent, reading the ClientHello
     kTunnel,       // CONNECT: bytes pumped by the tunnel
+    kLocal,        // an origin-form request answered by a local endpoint (the git path)
     kClosing,      // a final response is being flushed
     kClosed,
   };
@@ -146,6 +149,20 @@ class ClientConnection final : public event::DeferredDeletable,
   void upstreamFailed(int status, std::string_view proxy_error, std::string reason,
                       std::string message);
 
+  // Local endpoints (proxy/conn/local_endpoint.h).
+  void startLocal(LocalEndpoints& endpoints);
+  void localDone();
+  void retireLocal();
+  void send(std::string bytes) override;
+  bool clientBlocked() const override;
+  void pauseBody() override;
+  void resumeBody() override;
+  void complete(bool keep_alive) override;
+  void abort() override;
+  void log(common::DecisionRecord record) override;
+  const std::optional<net::SocketAddress>& clientAddress() const override;
+  event::Dispatcher& dispatcher() override { return context_.dispatcher(); }
+
   void refuse(int status, std::string_view proxy_error, std::string reason, std::string details,
               std::string why, std::string how = "", std::string rule = "",
               std::string extra_headers = "");
@@ -209,6 +226,15 @@ class ClientConnection final : public event::DeferredDeletable,
   std::string pool_key_;
   bool decided_ = false;  // decide() ran for the current request
   bool reused_ = false;   // upstream_ came from the pool
+
+  // A local endpoint's request.
+  std::unique_ptr<LocalHandler> local_;
+  bool local_complete_ = false;    // the handler finished its response
+  bool local_keep_alive_ = false;  // ... and the connection may carry another request
+  bool local_logged_ = false;      // the handler wrote the request's decision line
+  bool local_paused_ = false;      // the handler paused the request body
+  event::TimerPtr local_resume_;   // resumes the body outside the handler's call
+  bool parsing_ = false;           // inside parser_.feed() (its callbacks may not re-enter it)
 
   // CONNECT.
   std::unique_ptr<net::TcpConnection> tunnel_upstream_;

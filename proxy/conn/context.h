@@ -16,6 +16,7 @@
 #include "policy/policy.h"
 #include "proxy/common/decision_log.h"
 #include "proxy/common/stats.h"
+#include "proxy/conn/local_endpoint.h"
 #include "proxy/conn/session.h"
 #include "proxy/event/dispatcher.h"
 #include "proxy/server/listener_config.h"
@@ -57,6 +58,8 @@ class ConnectionContext {
   // Who the client is and which environment applies (SPEC §6); asked once per request.
   virtual SessionResolver& sessions() = 0;
   virtual common::ProxyStats& stats() = 0;
+  // The plugin serving origin-form requests (the git path); nullptr: every one is answered 400.
+  virtual LocalEndpoints* localEndpoints() { return nullptr; }
   // The process-wide cap on concurrent tunnels ([listener] max_tunnels): false when reached.
   virtual bool acquireTunnelSlot() = 0;
   virtual void releaseTunnelSlot() = 0;

@@ -17,6 +17,7 @@
 #include "control/session_environments.h"
 #include "control/session_managers.h"
 #include "control/session_store.h"
+#include "gitproxy/git_handler.h"
 #include "policy/explain.h"
 #include "proxy/conn/context.h"
 #include "proxy/event/dispatcher.h"
@@ -87,6 +88,15 @@ class Server final : public control::ControlPlane {
         static_cast<uint32_t>(std::max(0, config_.log.denied_sample_per_second)));
     sessions_ =
         std::make_shared<control::SessionStore>(config_.sessions, config_.listener.require_session);
+    {
+      std::string error;
+      std::shared_ptr<const gitproxy::GitSettings> git = gitproxy::buildGitSettings(config_.git, &error);
+      if (git == nullptr) {
+        err_ << "gatehouse: " << error << '\n';
+        return 2;
+      }
+      git_settings_.publish(std::move(git));
+    }
 
     auto listen = net::parseSocketAddress(config_.listener.address);
     if (!listen) {
@@ -108,8 +118,15 @@ class Server final : public control::ControlPlane {
     }
     session_manager_ = (*factory)(sessions_);
     for (int i = 0; i < n; ++i) {
-      server::WorkerShared shared{snapshots_,   *log_,    metrics_,
-                                  connections_, tunnels_, session_manager_.make_resolver};
+      auto make_git = [this](event::Dispatcher&,
+                             std::function<upstream::Connector&()> connector)
+          -> std::unique_ptr<conn::LocalEndpoints> {
+        return std::make_unique<gitproxy::GitEndpoints>(gitproxy::GitEndpoints::Deps{
+            git_settings_, *sessions_, std::move(connector), metrics_});
+      };
+      server::WorkerShared shared{snapshots_, *log_,    metrics_,
+                                  connections_, tunnels_, session_manager_.make_resolver,
+                                  make_git};
       auto w = std::make_unique<Worker>(i, std::move(shared));
       std::string error;
       if (!w->init(*listen, config_.listener, config_.resolver, error)) {
@@ -186,7 +203,16 @@ class Server final : public control::ControlPlane {
             compileServing(l.config, control::dynamicSessionEnvironments(*sessions_), out.issues);
       }
     }
-    if (policy == nullptr || !loadToken(l.config, false)) {
+    std::shared_ptr<const gitproxy::GitSettings> git;
+    if (policy != nullptr) {
+      std::string error;
+      git = gitproxy::buildGitSettings(l.config.git, &error);
+      if (git == nullptr) {
+        out.issues.push_back(policy::ConfigIssue{policy::ConfigIssue::Severity::kError, {}, error,
+                                                 "check the [git] section"});
+      }
+    }
+    if (policy == nullptr || git == nullptr || !loadToken(l.config, false)) {
       for (const auto& i : out.issues) err_ << i.toString() << '\n';
       err_ << "gatehouse: reload failed; keeping generation " << generation_ << std::endl;
       metrics_.reloads(control::Metrics::ReloadResult::kFailed).Increment();
@@ -202,6 +228,7 @@ class Server final : public control::ControlPlane {
     }
     config_ = l.config;
     for (auto& w : workers_) w->reconfigure(config_.resolver, config_.listener);
+    git_settings_.publish(std::move(git));
     publish(policy, config_);
     // After the publish: new static sessions may name environments that only now exist.
     sessions_->replaceStatic(config_.sessions, config_.listener.require_session);
@@ -361,6 +388,7 @@ class Server final : public control::ControlPlane {
   std::atomic<int> connections_{0};
   std::atomic<int> tunnels_{0};
   uint64_t generation_ = 0;
+  gitproxy::GitSettingsHolder git_settings_;  // outlives the workers (declared before them)
   std::vector<std::unique_ptr<Worker>> workers_;
   net::SocketAddress bound_;
   event::UvDispatcher main_;

@@ -13,7 +13,12 @@ Worker::Worker(int index, WorkerShared shared)
       stats_(shared.stats),
       connections_(shared.connections),
       tunnels_(shared.tunnels),
-      sessions_(shared.make_resolver(dispatcher_)) {}
+      sessions_(shared.make_resolver(dispatcher_)) {
+  if (shared.make_local_endpoints) {
+    local_endpoints_ = shared.make_local_endpoints(
+        dispatcher_, [this]() -> upstream::Connector& { return *connector_; });
+  }
+}
 
 Worker::~Worker() {
   if (thread_.joinable()) stop();
@@ -22,6 +27,7 @@ Worker::~Worker() {
   retired_.clear();
   pool_.reset();
   sessions_.reset();
+  local_endpoints_.reset();
   connector_.reset();
   resolver_.reset();
   listener_.reset();

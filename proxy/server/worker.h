@@ -31,6 +31,12 @@ struct WorkerShared {
   std::atomic<int>& tunnels;      // process-wide count of tunnels
   // Makes the worker's session resolver, on its loop (called on the worker's dispatcher).
   std::function<std::unique_ptr<conn::SessionResolver>(event::Dispatcher&)> make_resolver;
+  // Makes the worker's local endpoints (the git path) on its loop; unset or returning nullptr:
+  // none, every origin-form request is answered 400.
+  // `connector` returns the worker's current connector (replaced when the resolver is).
+  std::function<std::unique_ptr<conn::LocalEndpoints>(
+      event::Dispatcher&, std::function<upstream::Connector&()> connector)>
+      make_local_endpoints;
 };
 
 class Worker final : public conn::ConnectionContext {
@@ -63,6 +69,7 @@ class Worker final : public conn::ConnectionContext {
   std::shared_ptr<const conn::ProxySnapshot> snapshot() override { return snapshots_.current(); }
   common::DecisionLog& decisionLog() override { return log_; }
   conn::SessionResolver& sessions() override { return *sessions_; }
+  conn::LocalEndpoints* localEndpoints() override { return local_endpoints_.get(); }
   common::ProxyStats& stats() override { return stats_; }
   bool acquireTunnelSlot() override;
   void releaseTunnelSlot() override { tunnels_.fetch_sub(1, std::memory_order_relaxed); }
@@ -101,6 +108,7 @@ class Worker final : public conn::ConnectionContext {
   std::unique_ptr<upstream::Connector> connector_;
   std::unique_ptr<upstream::ConnectionPool> pool_;
   std::unique_ptr<conn::SessionResolver> sessions_;
+  std::unique_ptr<conn::LocalEndpoints> local_endpoints_;
   struct Retired {
     std::unique_ptr<net::CaresResolver> resolver;
     std::unique_ptr<upstream::Connector> connector;

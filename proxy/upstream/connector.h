@@ -29,6 +29,9 @@ struct ConnectRequest {
   uint16_t port = 0;
   std::string environment;                               // for checkResolved()
   std::shared_ptr<const policy::PolicySnapshot> policy;  // kept alive for the whole attempt
+  // A destination the operator configured (the git path's upstream, [git] connect_to), not one
+  // a client named: the address guard does not apply and `policy` may be null.
+  bool operator_destination = false;
 };
 
 struct ConnectOutcome {

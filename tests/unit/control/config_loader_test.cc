@@ -1,9 +1,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
 #include <fstream>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,13 +44,32 @@ int countErrors(const ConfigIssues& issues) {
   return n;
 }
 
+// A file in the test's temporary directory with `content` and `mode`; its path.
+std::string tempFile(const std::string& name, const std::string& content, mode_t mode) {
+  const std::string path =
+      ::testing::TempDir() + "gatehouse-loader-" + std::to_string(::getpid()) + "-" + name;
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << content;
+  }
+  ::chmod(path.c_str(), mode);
+  return path;
+}
+
+// A git token file the loader accepts (mode 0600, one trailing newline).
+const std::string& tokenFile() {
+  static const std::string path = tempFile("token", "gatehouse-canary-loader-token\n", 0600);
+  return path;
+}
+const std::string kTokenLine = "token_file = \"" + tokenFile() + "\"\n";
+
 // A session that can be identified (lines 1-3), then a complete git binding (lines 4-8): rows
 // append one line at line 9, or replace a key by writing the binding themselves.
 const std::string kSession = "[[sessions]]\nid = \"a\"\nclients = [\"10.0.0.1\"]\n";
 const std::string kGitHeader = kSession + "[sessions.git]\n";
 std::string gitBinding(const std::string& push_branch_line) {
-  return kGitHeader + "repos = [\"org/repo\"]\n" + push_branch_line +
-         "token_file = \"/run/token\"\nscoped_credential_sha256 = \"" + kHex2 + "\"\n";
+  return kGitHeader + "repos = [\"org/repo\"]\n" + push_branch_line + kTokenLine +
+         "scoped_credential_sha256 = \"" + kHex2 + "\"\n";
 }
 const std::string kGit = gitBinding("push_branch = \"b\"\n");
 
@@ -986,8 +1008,7 @@ TEST(ConfigLoaderTest, SessionGitChecks) {
   auto repos = [](const std::string& reason, const std::string& list, const std::string& message,
                   int column, const std::string& hint) {
     return ErrorRow{reason,
-                    kGitHeader + "repos = " + list +
-                        "\npush_branch = \"b\"\ntoken_file = \"/t\"\n" +
+                    kGitHeader + "repos = " + list + "\npush_branch = \"b\"\n" + kTokenLine +
                         "scoped_credential_sha256 = \"" + kHex2 + "\"\n",
                     message,
                     5,
@@ -1012,7 +1033,7 @@ TEST(ConfigLoaderTest, SessionGitChecks) {
       repos("same repo twice, case-insensitive", "[\"Org/Repo\", \"org/repo:read\"]",
             "repo 'org/repo:read' is listed twice", 22, "t.toml:5:10"),
       {"pushable repo without push_branch",
-       kGitHeader + "repos = [\"org/repo\"]\ntoken_file = \"/t\"\nscoped_credential_sha256 = \"" +
+       kGitHeader + "repos = [\"org/repo\"]\n" + kTokenLine + "scoped_credential_sha256 = \"" +
            kHex2 + "\"\n",
        "[sessions.git] has pushable repos but no push_branch", 4, 1, "'owner/repo:read'"},
       {"no token_file",
@@ -1023,10 +1044,10 @@ TEST(ConfigLoaderTest, SessionGitChecks) {
            "repos = [\"org/repo:read\"]\ntoken_file = \"\"\nscoped_credential_sha256 = \"" + kHex2 +
            "\"\n",
        "[sessions.git] token_file is empty", 6, 14, ""},
-      {"no scoped credential", kGitHeader + "repos = [\"org/repo:read\"]\ntoken_file = \"/t\"\n",
+      {"no scoped credential", kGitHeader + "repos = [\"org/repo:read\"]\n" + kTokenLine,
        "[sessions.git] has no scoped_credential_sha256", 4, 1, ""},
       {"empty scoped credential",
-       kGitHeader + "repos = []\ntoken_file = \"/t\"\nscoped_credential_sha256 = \"\"\n",
+       kGitHeader + "repos = []\n" + kTokenLine + "scoped_credential_sha256 = \"\"\n",
        "[sessions.git] scoped_credential_sha256 is not a hex SHA-256", 7, 28, ""},
       {"extra branch equal to push_branch", kGit + "extra_branches = [\"b\"]\n",
        "[sessions.git] branch 'b' is listed twice", 9, 19, ""},
@@ -1035,21 +1056,67 @@ TEST(ConfigLoaderTest, SessionGitChecks) {
   });
   runValidRows({
       {"read-only repos need no push_branch",
-       kGitHeader + "repos = [\"org/repo:read\", \"org/other:read\"]\ntoken_file = \"/t\"\n" +
+       kGitHeader + "repos = [\"org/repo:read\", \"org/other:read\"]\n" + kTokenLine +
            "scoped_credential_sha256 = \"" + kHex2 + "\"\n"},
       {"complete binding", kGit + "extra_branches = [\"b2\", \"feature/x\"]\n"},
       {"names at their limits", kGitHeader + "repos = [\"" + std::string(39, 'o') + "/" +
                                     std::string(100, 'r') + "\", \"a-b/c.d_e\"]\n" +
-                                    "push_branch = \"b\"\ntoken_file = \"/t\"\n" +
+                                    "push_branch = \"b\"\n" + kTokenLine +
                                     "scoped_credential_sha256 = \"" + kHex2 + "\"\n"},
   });
 }
 
+// [sessions.git] token_file must name a regular, non-empty file that only its owner may read or
+// write (BAD-INPUTS J5): checked when the configuration loads, with the value's position.
+TEST(ConfigLoaderTest, SessionGitTokenFileChecks) {
+  auto binding = [](const std::string& path) {
+    return kGitHeader + "repos = [\"org/repo:read\"]\ntoken_file = \"" + path +
+           "\"\nscoped_credential_sha256 = \"" + kHex2 + "\"\n";
+  };
+  const std::string missing = ::testing::TempDir() + "gatehouse-loader-no-such-token";
+  const std::string open_to_all = tempFile("token-0644", "canary-value\n", 0644);
+  const std::string group_readable = tempFile("token-0640", "tok\n", 0640);
+  const std::string empty = tempFile("token-empty", "", 0600);
+  const std::string only_newline = tempFile("token-newline", "\n", 0600);
+  const std::string two_lines = tempFile("token-two-lines", "canary-value\n\n", 0600);
+  const std::string inner_space = tempFile("token-space", "canary-value x\n", 0600);
+  const std::string too_long = tempFile("token-long", std::string(5000, 't'), 0600);
+  runConfigRows({
+      {"missing file", binding(missing),
+       "[sessions.git] token_file '" + missing + "' cannot be read", 6, 14, "mode 600"},
+      {"mode 0644", binding(open_to_all),
+       "token_file '" + open_to_all + "' is readable or writable by group or others (mode 0644)", 6,
+       14, "chmod 600 " + open_to_all},
+      {"mode 0640", binding(group_readable), "by group or others (mode 0640)", 6, 14,
+       "chmod 600 " + group_readable},
+      {"empty file", binding(empty), "token_file '" + empty + "' is empty", 6, 14, "printf %s"},
+      {"only a newline", binding(only_newline), "is empty", 6, 14, ""},
+      {"two trailing newlines", binding(two_lines), "holds spaces, control characters", 6, 14, ""},
+      {"space inside", binding(inner_space), "holds spaces, control characters", 6, 14, ""},
+      {"too long", binding(too_long), "is longer than 4096 bytes", 6, 14, ""},
+      {"a directory", binding(::testing::TempDir()), "is not a regular file", 6, 14, ""},
+  });
+  const std::string crlf = tempFile("token-crlf", "tok\r\n", 0400);
+  const std::string bare = tempFile("token-bare", "tok", 0600);
+  runValidRows({
+      {"0600 with a newline", binding(tokenFile())},
+      {"0400 with CRLF", binding(crlf)},
+      {"no newline", binding(bare)},
+  });
+  // The token never appears in an issue, whatever the file holds.
+  for (const std::string& path : {open_to_all, two_lines, inner_space}) {
+    ConfigLoad load = loadConfigString(binding(path), "t.toml");
+    for (const ConfigIssue& issue : load.issues) {
+      EXPECT_THAT(issue.message + issue.hint, ::testing::Not(HasSubstr("canary-value"))) << path;
+    }
+  }
+}
+
 TEST(ConfigLoaderTest, RepoEndingInDotGitIsAWarning) {
-  ConfigLoad load = loadConfigString(
-      kGitHeader + "repos = [\"org/repo.git\"]\npush_branch = \"b\"\ntoken_file = \"/t\"\n" +
-          "scoped_credential_sha256 = \"" + kHex2 + "\"\n",
-      "t.toml");
+  ConfigLoad load =
+      loadConfigString(kGitHeader + "repos = [\"org/repo.git\"]\npush_branch = \"b\"\n" +
+                           kTokenLine + "scoped_credential_sha256 = \"" + kHex2 + "\"\n",
+                       "t.toml");
   ASSERT_EQ(load.issues.size(), 1u) << describe(load.issues);
   EXPECT_TRUE(load.ok());
   EXPECT_EQ(load.issues[0].severity, ConfigIssue::Severity::kWarning);
@@ -1368,7 +1435,17 @@ TEST(ConfigLoaderTest, ShippedExampleConfigLoadsWithTheDefaults) {
 
 TEST(ConfigLoaderTest, EveryKeyIsRead) {
   const std::string path = dataPath("config_full.toml");
-  ConfigLoad load = loadConfigFile(path);
+  // The file names /run/secrets/github-token, which the loader checks: point it at a real token
+  // file (the last value on its line, so no other position moves).
+  std::string text;
+  {
+    std::ifstream in(path, std::ios::binary);
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const std::string kWritten = "\"/run/secrets/github-token\"";
+  ASSERT_NE(text.find(kWritten), std::string::npos);
+  text.replace(text.find(kWritten), kWritten.size(), "\"" + tokenFile() + "\"");
+  ConfigLoad load = loadConfigString(text, path);
   ASSERT_TRUE(load.issues.empty()) << describe(load.issues);
   const Config& c = load.config;
   auto at = [&](int line, int column) {
@@ -1460,7 +1537,7 @@ TEST(ConfigLoaderTest, EveryKeyIsRead) {
   EXPECT_EQ(s1.git->repos_pos.toString(), at(48, 9));
   EXPECT_EQ(s1.git->push_branch, "claude/task-123");
   EXPECT_THAT(s1.git->extra_branches, ElementsAre("claude/task-123-fixup"));
-  EXPECT_EQ(s1.git->token_file, "/run/secrets/github-token");
+  EXPECT_EQ(s1.git->token_file, tokenFile());
   EXPECT_EQ(s1.git->scoped_credential_sha256, kHex2);
   const SessionConfig& s2 = c.sessions[1];
   EXPECT_EQ(s2.id, "sbx-2");

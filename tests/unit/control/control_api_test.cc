@@ -194,6 +194,58 @@ std::optional<system_clock::time_point> parseTime(const std::string& text) {
 
 std::string bearer() { return std::string("Bearer ") + kToken; }
 
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "gh-token-XXXXXX").string();
+    const char* made = mkdtemp(pattern.data());
+    EXPECT_NE(made, nullptr);
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  // Writes `content` to `name` with `mode` (exactly: fchmod, whatever the umask).
+  std::string write(const std::string& name, const std::string& content, mode_t mode = 0600) {
+    std::string path = path_ + "/" + name;
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    EXPECT_GE(fd, 0) << path;
+    if (fd < 0) return path;
+    EXPECT_EQ(::write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
+    EXPECT_EQ(::fchmod(fd, mode), 0);
+    ::close(fd);
+    return path;
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// The real upstream token of the git tests: it must never appear in any response body.
+constexpr char kCanaryToken[] = "gh-canary-api-token-9d2f61ab";
+constexpr char kOtherToken[] = "gh-canary-api-token-other-03c7";
+
+// Token files for the rows and tests below, created once and removed at exit.
+TempDir& tokenDir() {
+  static TempDir dir;
+  return dir;
+}
+const std::string& goodTokenFile() {
+  static const std::string path =
+      tokenDir().write("git-token", std::string(kCanaryToken) + "\n", 0600);
+  return path;
+}
+const std::string& openTokenFile() {
+  static const std::string path =
+      tokenDir().write("git-token-open", std::string(kCanaryToken) + "\n", 0644);
+  return path;
+}
+
 class ControlApiTest : public ::testing::Test {
  protected:
   // `target` is the path with an optional query.
@@ -786,6 +838,189 @@ TEST_F(ControlApiTest, DeleteRemovesTheSessionAndItsEnvironment) {
   EXPECT_EQ(plane_.publishCalls(), publishes);
 }
 
+// ---- git bindings ------------------------------------------------------------------------
+
+// A POST/PATCH "git" object with the canary token inline.
+std::string gitBody(const std::string& repos, const std::string& extra = "",
+                    const char* token = kCanaryToken) {
+  return R"({"git": {"repos": )" + repos + R"(, "push_branch": "claude/task-1")" + extra +
+         R"(, "token": ")" + token + R"("}})";
+}
+
+class ControlApiGitTest : public ControlApiTest {
+ protected:
+  gitproxy::GrantResult grant(const std::string& credential) {
+    return plane_.sessions().grantFor("Bearer " + credential, std::nullopt, system_clock::now());
+  }
+  // Every read the API offers, none of which may show a secret.
+  void expectNoSecretIn(const std::string& id, const std::vector<std::string>& secrets) {
+    for (const std::string& target :
+         {std::string("/v1/sessions"), "/v1/sessions/" + id, std::string("/metrics"),
+          std::string("/v1/decisions"), std::string("/v1/environments")}) {
+      AdminResponse r = call("GET", target);
+      EXPECT_EQ(r.status, 200) << target;
+      EXPECT_THAT(r.body, ::testing::Not(HasSubstr(kCanaryToken))) << target;
+      EXPECT_THAT(r.body, ::testing::Not(HasSubstr(kOtherToken))) << target;
+      EXPECT_THAT(r.body, ::testing::Not(HasSubstr(gitproxy::kGitCredentialPrefix))) << target;
+      if (target.starts_with("/v1/sessions")) {
+        EXPECT_THAT(r.body, ::testing::Not(HasSubstr("credential"))) << target;
+      }
+      for (const std::string& secret : secrets) {
+        EXPECT_THAT(r.body, ::testing::Not(HasSubstr(secret))) << target;
+        EXPECT_THAT(r.body, ::testing::Not(HasSubstr(hex(SessionStore::sha256(secret))))) << target;
+      }
+    }
+  }
+};
+
+TEST_F(ControlApiGitTest, CreateReturnsTheGitCredentialOnce) {
+  api_.setToken(kToken);
+  AdminResponse r = call("POST", "/v1/sessions",
+                         gitBody(R"(["Octo/Hello", "octo/docs:read"])",
+                                 R"(, "extra_branches": ["claude/task-1-fixup"])"));
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_THAT(r.body, ::testing::Not(HasSubstr(kCanaryToken)));
+  Json j = parse(r);
+  const std::string id = j["id"];
+  const std::string credential = j["git_credential"];
+  EXPECT_THAT(credential, StartsWith(std::string(gitproxy::kGitCredentialPrefix)));
+  EXPECT_NE(credential, j["proxy_credential"]);
+
+  gitproxy::GrantResult g = grant(credential);
+  ASSERT_EQ(g.status, gitproxy::GrantStatus::kGranted) << g.reason;
+  EXPECT_EQ(g.grant->session_id, id);
+  ASSERT_NE(g.grant->token, nullptr);
+  EXPECT_EQ(g.grant->token->view(), kCanaryToken);
+  EXPECT_NE(g.grant->find("octo", "hello"), nullptr);
+  EXPECT_EQ(g.grant->extra_branches, std::vector<std::string>{"claude/task-1-fixup"});
+
+  // GET shows the binding, never the token or the credential.
+  Json shown = parse(call("GET", "/v1/sessions/" + id));
+  EXPECT_EQ(shown["git"], (Json{{"repos", {"octo/hello", "octo/docs:read"}},
+                                {"push_branch", "claude/task-1"},
+                                {"extra_branches", {"claude/task-1-fixup"}},
+                                {"token", "set"}}))
+      << shown.dump();
+  expectNoSecretIn(id, {credential, j["proxy_credential"]});
+  // Sessions without a binding show git: null.
+  Json plain = create("{}");
+  EXPECT_TRUE(
+      parse(call("GET", "/v1/sessions/" + plain["id"].get<std::string>()))["git"].is_null());
+  EXPECT_FALSE(plain.contains("git_credential"));
+}
+
+TEST_F(ControlApiGitTest, CreateWithATokenFile) {
+  api_.setToken(kToken);
+  Json j =
+      create(R"({"git": {"repos": ["o/r:read"], "token_file": ")" + goodTokenFile() + R"("}})");
+  gitproxy::GrantResult g = grant(j["git_credential"]);
+  ASSERT_EQ(g.status, gitproxy::GrantStatus::kGranted) << g.reason;
+  EXPECT_EQ(g.grant->token->view(), kCanaryToken);  // the trailing newline removed
+  EXPECT_EQ(g.grant->push_branch, "");
+  Json shown = parse(call("GET", "/v1/sessions/" + j["id"].get<std::string>()));
+  EXPECT_TRUE(shown["git"]["push_branch"].is_null());
+  EXPECT_EQ(shown["git"]["token"], "set");
+  expectNoSecretIn(j["id"], {j["git_credential"]});
+}
+
+TEST_F(ControlApiGitTest, PatchReplacesRotatesAndRemovesTheBinding) {
+  api_.setToken(kToken);
+  Json j = create(gitBody(R"(["o/old"])"));
+  const std::string id = j["id"];
+  const std::string first = j["git_credential"];
+
+  // New scope and token: the credential stays, and is not shown again.
+  AdminResponse r =
+      call("PATCH", "/v1/sessions/" + id,
+           R"({"git": {"repos": ["o/new:read"], "token": ")" + std::string(kOtherToken) + R"("}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  Json patched = parse(r);
+  EXPECT_FALSE(patched.contains("git_credential"));
+  EXPECT_EQ(patched["git"]["repos"], Json::array({"o/new:read"}));
+  EXPECT_THAT(r.body, ::testing::Not(HasSubstr(kOtherToken)));
+  gitproxy::GrantResult g = grant(first);
+  ASSERT_EQ(g.status, gitproxy::GrantStatus::kGranted);
+  EXPECT_EQ(g.grant->find("o", "old"), nullptr);
+  EXPECT_NE(g.grant->find("o", "new"), nullptr);
+  EXPECT_EQ(g.grant->token->view(), kOtherToken);
+
+  // Rotation: the new credential once, the old one refused at once.
+  r = call("PATCH", "/v1/sessions/" + id,
+           R"({"git": {"repos": ["o/new:read"], "rotate_credential": true, "token": ")" +
+               std::string(kOtherToken) + R"("}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string second = parse(r)["git_credential"];
+  EXPECT_THAT(second, StartsWith(std::string(gitproxy::kGitCredentialPrefix)));
+  EXPECT_NE(second, first);
+  EXPECT_EQ(grant(first).status, gitproxy::GrantStatus::kDenied);
+  EXPECT_EQ(grant(second).status, gitproxy::GrantStatus::kGranted);
+  expectNoSecretIn(id, {first, second});
+
+  // A PATCH without git keeps the binding; the grant follows the session's labels.
+  ASSERT_EQ(call("PATCH", "/v1/sessions/" + id, R"({"labels": ["ticket:9"]})").status, 200);
+  g = grant(second);
+  ASSERT_EQ(g.status, gitproxy::GrantStatus::kGranted);
+  EXPECT_EQ(g.grant->labels, std::vector<std::string>{"ticket:9"});
+
+  // "git": null removes the binding and its credential.
+  std::weak_ptr<const gitproxy::Secret> token = g.grant->token;
+  g = {};
+  r = call("PATCH", "/v1/sessions/" + id, R"({"git": null})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(parse(r)["git"].is_null());
+  EXPECT_EQ(grant(second).status, gitproxy::GrantStatus::kDenied);
+  EXPECT_TRUE(token.expired());
+
+  // Binding git to a session without one issues a credential, shown in that answer.
+  r = call("PATCH", "/v1/sessions/" + id, gitBody(R"(["o/again"])"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string third = parse(r)["git_credential"];
+  EXPECT_THAT(third, StartsWith(std::string(gitproxy::kGitCredentialPrefix)));
+  EXPECT_EQ(grant(third).status, gitproxy::GrantStatus::kGranted);
+  EXPECT_THAT(r.body, ::testing::Not(HasSubstr(kCanaryToken)));
+  expectNoSecretIn(id, {first, second, third});
+}
+
+TEST_F(ControlApiGitTest, DeleteDropsTheTokenAndTheCredential) {
+  api_.setToken(kToken);
+  Json j = create(gitBody(R"(["o/r"])"));
+  const std::string id = j["id"];
+  std::weak_ptr<const gitproxy::Secret> token = grant(j["git_credential"]).grant->token;
+  ASSERT_FALSE(token.expired());
+  ASSERT_EQ(call("DELETE", "/v1/sessions/" + id).status, 200);
+  EXPECT_TRUE(token.expired());  // wiped by the Secret's destructor
+  EXPECT_EQ(grant(j["git_credential"]).status, gitproxy::GrantStatus::kDenied);
+}
+
+TEST_F(ControlApiGitTest, StaticSessionsShowTheirBinding) {
+  api_.setToken(kToken);
+  const std::string credential = std::string(gitproxy::kGitCredentialPrefix) + "static";
+  plane_.setConfigText(std::string(kConfig) +
+                       "\n[[sessions]]\nid = \"static-git\"\nclients = [\"10.9.0.0/16\"]\n"
+                       "[sessions.git]\nrepos = [\"org/repo\"]\npush_branch = \"main-work\"\n"
+                       "token_file = \"" +
+                       goodTokenFile() + "\"\nscoped_credential_sha256 = \"" +
+                       hex(SessionStore::sha256(credential)) + "\"\n");
+  AdminResponse r = call("POST", "/v1/reload");
+  ASSERT_EQ(r.status, 200) << r.body;
+  Json shown = parse(call("GET", "/v1/sessions/static-git"));
+  EXPECT_EQ(shown["dynamic"], false);
+  EXPECT_EQ(shown["git"], (Json{{"repos", {"org/repo"}},
+                                {"push_branch", "main-work"},
+                                {"extra_branches", Json::array()},
+                                {"token", "set"}}))
+      << shown.dump();
+  expectNoSecretIn("static-git", {credential});
+  EXPECT_EQ(plane_.sessions()
+                .grantFor("Bearer " + credential,
+                          net::SocketAddress{*policy::IpAddress::parse("10.9.0.1"), 1},
+                          system_clock::now())
+                .grant->token->view(),
+            kCanaryToken);
+  // A static session's binding is changed in the file, not through the API.
+  EXPECT_EQ(call("PATCH", "/v1/sessions/static-git", R"({"git": null})").status, 409);
+}
+
 struct BadBodyRow {
   const char* reason;
   std::string body;
@@ -812,7 +1047,75 @@ const BadBodyRow kBadBodies[] = {
     {"unknown field with control bytes", "{\"a\\u0000\\n\": 1}", "unknown field"},
     {"credential is not settable", R"({"proxy_credential": "gatehouse_pc_x"})", "unknown field"},
     {"id is not settable", R"({"id": "mine"})", "unknown field"},
-    {"git binding", R"({"git": {"repos": ["o/r"]}})", "git"},
+    // git bindings (the repo and branch words are the config loader's)
+    {"git a string", R"({"git": "o/r"})", "'git' must be an object"},
+    {"git an array", R"({"git": [1]})", "'git' must be an object"},
+    {"git unknown key", R"({"git": {"repos": [], "token": "t", "tokn": "x"}})",
+     "unknown field 'git.tokn'"},
+    {"git both token and token_file", R"({"git": {"repos": [], "token": "t", "token_file": "/x"}})",
+     "exactly one of 'token'"},
+    {"git neither token nor token_file", R"({"git": {"repos": ["o/r:read"]}})",
+     "exactly one of 'token'"},
+    {"git without repos", R"({"git": {"token": "t"}})", "'git.repos' is required"},
+    {"git repos not an array", R"({"git": {"repos": "o/r", "token": "t"}})",
+     "'repos' must be an array of strings"},
+    {"git repos with a number", R"({"git": {"repos": [1], "token": "t"}})",
+     "'repos' must be an array of strings"},
+    {"git repo without slash", R"({"git": {"repos": ["org"], "token": "t"}})",
+     "git repo 'org' is not of the form owner/repo"},
+    {"git repo with an unknown mode", R"({"git": {"repos": ["o/r:write"], "token": "t"}})",
+     "has an unknown access mode 'write'"},
+    {"git repo with a bad owner", R"({"git": {"repos": ["my_org/r:read"], "token": "t"}})",
+     "has an invalid owner 'my_org'"},
+    {"git duplicate repos, case-insensitive",
+     R"({"git": {"repos": ["Org/Repo:read", "org/repo:read"], "token": "t"}})",
+     "git repo 'org/repo:read' is listed twice"},
+    {"git too many repos",
+     [] {
+       std::string repos;
+       for (int i = 0; i <= 256; ++i)
+         repos += (i ? ",\"o/r" : "\"o/r") + std::to_string(i) + ":read\"";
+       return R"({"git": {"token": "t", "repos": [)" + repos + "]}}";
+     }(),
+     "more than 256"},
+    {"git pushable repo without push_branch", R"({"git": {"repos": ["o/r"], "token": "t"}})",
+     "has pushable repos but no push_branch"},
+    {"git bad push_branch", R"({"git": {"repos": ["o/r"], "push_branch": "a..b", "token": "t"}})",
+     "git push_branch 'a..b' contains '..'"},
+    {"git push_branch a number", R"({"git": {"repos": ["o/r"], "push_branch": 1, "token": "t"}})",
+     "'git.push_branch' must be a string"},
+    {"git bad extra branch",
+     R"({"git": {"repos": [], "push_branch": "b", "extra_branches": ["x", "refs/heads/y"], "token": "t"}})",
+     "git extra branch 'refs/heads/y'"},
+    {"git extra branch equal to push_branch",
+     R"({"git": {"repos": [], "push_branch": "b", "extra_branches": ["b"], "token": "t"}})",
+     "git branch 'b' is listed twice"},
+    {"git rotate_credential a string",
+     R"({"git": {"repos": [], "token": "t", "rotate_credential": "yes"}})",
+     "'git.rotate_credential' must be true or false"},
+    {"git token a number", R"({"git": {"repos": [], "token": 12345}})",
+     "'git.token' must be a string"},
+    {"git token null", R"({"git": {"repos": [], "token": null}})", "'git.token' must be a string"},
+    {"git token empty", R"({"git": {"repos": [], "token": ""}})", "'git.token' is empty"},
+    {"git token with a newline",
+     std::string(R"({"git": {"repos": [], "token": ")") + kCanaryToken + R"(\n"}})",
+     "'git.token' holds spaces, control characters"},
+    {"git token with a space",
+     std::string(R"({"git": {"repos": [], "token": "a )") + kCanaryToken + R"("}})",
+     "'git.token' holds spaces"},
+    {"git token too long",
+     R"({"git": {"repos": [], "token": ")" + std::string(4097, 't') + R"("}})",
+     "'git.token' is longer than 4096 bytes"},
+    {"git token_file empty", R"({"git": {"repos": [], "token_file": ""}})",
+     "'git.token_file' must be a non-empty string"},
+    {"git token_file a number", R"({"git": {"repos": [], "token_file": 3}})",
+     "'git.token_file' must be a non-empty string"},
+    {"git token_file missing",
+     R"({"git": {"repos": [], "token_file": "/nonexistent/gatehouse/token"}})",
+     "git token_file '/nonexistent/gatehouse/token' cannot be read"},
+    {"git token_file readable by others",
+     R"({"git": {"repos": [], "token_file": ")" + openTokenFile() + R"("}})",
+     "is readable or writable by group or others (mode 0644); chmod 600"},
     {"environment a number", R"({"environment": 1})", "'environment' must be a string"},
     {"environment null", R"({"environment": null})", "'environment' must be a string"},
     {"unknown environment", R"({"environment": "gamma"})", "no environment 'gamma'"},
@@ -858,6 +1161,7 @@ TEST_P(ControlApiBadBodyTest, PostIsRefusedAndCreatesNothing) {
   Json j = parse(r);
   ASSERT_TRUE(j.contains("error")) << r.body;
   EXPECT_THAT(j["error"].get<std::string>(), HasSubstr(row.error));
+  EXPECT_THAT(r.body, ::testing::Not(HasSubstr(kCanaryToken)));
   EXPECT_EQ(sessionCount(), 1u);
   EXPECT_EQ(plane_.publishCalls(), 0);
 }
@@ -874,6 +1178,7 @@ TEST_P(ControlApiBadBodyTest, PatchIsRefusedAndChangesNothing) {
   Json j = parse(r);
   ASSERT_TRUE(j.contains("error")) << r.body;
   EXPECT_THAT(j["error"].get<std::string>(), HasSubstr(row.error));
+  EXPECT_THAT(r.body, ::testing::Not(HasSubstr(kCanaryToken)));
   EXPECT_EQ(call("GET", "/v1/sessions/" + id).body, before);
   EXPECT_EQ(plane_.publishCalls(), publishes);
 }
@@ -1288,38 +1593,6 @@ TEST_F(ControlApiTest, OneEnvironmentWithItsLists) {
 }
 
 // ---- loadAdminToken -----------------------------------------------------------------------
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "gh-token-XXXXXX").string();
-    const char* made = mkdtemp(pattern.data());
-    EXPECT_NE(made, nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  // Writes `content` to `name` with `mode` (exactly: fchmod, whatever the umask).
-  std::string write(const std::string& name, const std::string& content, mode_t mode = 0600) {
-    std::string path = path_ + "/" + name;
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    EXPECT_GE(fd, 0) << path;
-    if (fd < 0) return path;
-    EXPECT_EQ(::write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
-    EXPECT_EQ(::fchmod(fd, mode), 0);
-    ::close(fd);
-    return path;
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 struct TokenRow {
   const char* reason;

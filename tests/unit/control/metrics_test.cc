@@ -264,6 +264,7 @@ TEST_F(MetricsTest, EveryFamilyHasHelpTypeAndAConventionalName) {
       "gatehouse_report_allowed_total",
       "gatehouse_limit_hits_total",
       "gatehouse_git_pushes_total",
+      "gatehouse_git_requests_total",
   };
   std::set<std::string> families;
   for (const auto& [name, type] : e.type) families.insert(name);
@@ -284,6 +285,33 @@ TEST_F(MetricsTest, EveryFamilyHasHelpTypeAndAConventionalName) {
   for (const Sample& sample : e.samples) {
     EXPECT_TRUE(e.type.contains(familyOf(e, sample.name))) << sample.name;
   }
+}
+
+// The git path's requests: one series per operation and result; a push also counts as accepted
+// (relayed upstream) or refused (scope or push policy).
+TEST_F(MetricsTest, GitRequestsCountPushesToo) {
+  using gitproxy::GitOperation;
+  using gitproxy::GitResult;
+  metrics_.gitRequest(GitOperation::kPush, GitResult::kOk);
+  metrics_.gitRequest(GitOperation::kPush, GitResult::kRefused);
+  metrics_.gitRequest(GitOperation::kPush, GitResult::kRefused);
+  metrics_.gitRequest(GitOperation::kPush, GitResult::kUnauthorized);
+  metrics_.gitRequest(GitOperation::kFetch, GitResult::kOk);
+  metrics_.gitRequest(GitOperation::kApi, GitResult::kFailed);
+  const Exposition e = scrape();
+  EXPECT_EQ(e.value("gatehouse_git_requests_total", {{"operation", "push"}, {"result", "ok"}}), 1);
+  EXPECT_EQ(
+      e.value("gatehouse_git_requests_total", {{"operation", "push"}, {"result", "refused"}}), 2);
+  EXPECT_EQ(e.value("gatehouse_git_requests_total",
+                    {{"operation", "push"}, {"result", "unauthorized"}}),
+            1);
+  EXPECT_EQ(e.value("gatehouse_git_requests_total", {{"operation", "fetch"}, {"result", "ok"}}),
+            1);
+  EXPECT_EQ(e.value("gatehouse_git_requests_total", {{"operation", "api"}, {"result", "failed"}}),
+            1);
+  EXPECT_EQ(e.value("gatehouse_git_requests_total", {{"operation", "api"}, {"result", "ok"}}), 0);
+  EXPECT_EQ(e.value("gatehouse_git_pushes_total", {{"result", "accepted"}}), 1);
+  EXPECT_EQ(e.value("gatehouse_git_pushes_total", {{"result", "refused"}}), 2);
 }
 
 // Every series exists from the start (at 0) and no other can appear: the cardinality is the
@@ -317,17 +345,18 @@ TEST_F(MetricsTest, SeriesCountIsWhatTheEnumsImply) {
       {"gatehouse_report_allowed_total", kReasonCount},
       {"gatehouse_limit_hits_total", common::kLimitHitCount - 1},
       {"gatehouse_git_pushes_total", Metrics::kPushResultCount},
+      {"gatehouse_git_requests_total", gitproxy::kGitOperationCount * gitproxy::kGitResultCount},
   };
   std::map<std::string, size_t> actual;
   for (const auto& [name, label_sets] : series) actual[name] = label_sets.size();
   EXPECT_EQ(actual, expected);
 
-  // 140 counter and gauge samples (60 requests, 30 shadow decisions, 10 report-allowed,
-  // 8 decisions, 7 limit hits, 6 bytes, 6 DNS results, 3 auth failures, 2 each for refusals,
-  // reloads and git pushes, 4 unlabelled), and two histograms of (buckets + +Inf + _sum +
-  // _count) samples each.
+  // 155 counter and gauge samples (60 requests, 30 shadow decisions, 15 git requests, 10
+  // report-allowed, 8 decisions, 7 limit hits, 6 bytes, 6 DNS results, 3 auth failures, 2 each
+  // for refusals, reloads and git pushes, 4 unlabelled), and two histograms of (buckets + +Inf +
+  // _sum + _count) samples each.
   const size_t histogram_samples = Metrics::latencyBuckets().size() + 3;
-  EXPECT_EQ(e.samples.size(), 140 + 2 * histogram_samples);
+  EXPECT_EQ(e.samples.size(), 155 + 2 * histogram_samples);
   EXPECT_EQ(expected.at("gatehouse_requests_total"), 60u);
 }
 
@@ -341,7 +370,7 @@ TEST_F(MetricsTest, LabelValuesCannotCarryHostsOrPaths) {
 
   const std::set<std::string> allowed_keys = {"kind",    "decision", "reason",    "level",
                                               "status",  "result",   "direction", "status_class",
-                                              "outcome", "limit",    "le"};
+                                              "outcome", "limit",    "operation", "le"};
   for (const Sample& sample : e.samples) {
     for (const auto& [key, value] : sample.labels) {
       SCOPED_TRACE(::testing::Message() << sample.name << ' ' << key << '=' << value);
