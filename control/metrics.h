@@ -120,17 +120,15 @@ class Metrics final : public common::ProxyStats, public gitproxy::GitStats {
   // gatehouse_git_pushes_total{result}
   prometheus::Counter& gitPushes(PushResult result) { return *git_pushes_[index(result)]; }
 
-  // gitproxy::GitStats (any thread): gatehouse_git_requests_total{operation,result}; a push
-  // also counts in gatehouse_git_pushes_total (accepted: relayed upstream; refused: the push
-  // policy or the session's scope refused it).
+  // gitproxy::GitStats (any thread): gatehouse_git_requests_total{operation,result} and
+  // gatehouse_git_pushes_total{result} (accepted: relayed upstream; refused: the push policy).
   void gitRequest(gitproxy::GitOperation operation, gitproxy::GitResult result) override {
     git_requests_[static_cast<size_t>(operation) * gitproxy::kGitResultCount +
                   static_cast<size_t>(result)]
         ->Increment();
-    if (operation == gitproxy::GitOperation::kPush) {
-      if (result == gitproxy::GitResult::kOk) gitPushes(PushResult::kAccepted).Increment();
-      if (result == gitproxy::GitResult::kRefused) gitPushes(PushResult::kRefused).Increment();
-    }
+  }
+  void gitPush(bool accepted) override {
+    gitPushes(accepted ? PushResult::kAccepted : PushResult::kRefused).Increment();
   }
 
   // The Prometheus text exposition format (version 0.0.4) of every family.

@@ -604,6 +604,7 @@ void GitRequest::decidePush() {
   branches.push_back(grant_->push_branch);
   branches.insert(branches.end(), grant_->extra_branches.begin(), grant_->extra_branches.end());
   const PushVerdict verdict = PushPolicy(std::move(branches)).evaluate(push);
+  if (!push.commands.empty()) deps_.stats.gitPush(verdict.allowed);
   if (!verdict.allowed) {
     held_.clear();
     if (std::optional<std::string> report = buildRefusalReport(push, verdict)) {
@@ -741,7 +742,7 @@ void GitRequest::onTlsConnected(tls::TlsClientStream& stream) {
 }
 
 void GitRequest::writeUp(const char* data, size_t len) {
-  if (!tls_) return;
+  if (!tls_ || (data != nullptr && len == 0)) return;
   if (!head_.chunked) {
     tls_->write(std::string_view(data, len));
   } else if (len == 0) {

@@ -96,8 +96,12 @@ const char* gitResultName(GitResult result);
 class GitStats {
  public:
   virtual ~GitStats() = default;
-  // Any worker thread; cheap and thread-safe.
+  // Any worker thread; cheap and thread-safe. One call per request on the git path (a push's
+  // discovery, info/refs?service=git-receive-pack, counts as kPush).
   virtual void gitRequest(GitOperation operation, GitResult result) = 0;
+  // One call per receive-pack body decided: relayed upstream (accepted) or refused by the push
+  // policy.
+  virtual void gitPush(bool accepted) = 0;
 };
 
 class GitEndpoints final : public conn::LocalEndpoints {

@@ -287,9 +287,8 @@ TEST_F(MetricsTest, EveryFamilyHasHelpTypeAndAConventionalName) {
   }
 }
 
-// The git path's requests: one series per operation and result; a push also counts as accepted
-// (relayed upstream) or refused (scope or push policy).
-TEST_F(MetricsTest, GitRequestsCountPushesToo) {
+// The git path's requests: one series per operation and result; decided pushes on their own.
+TEST_F(MetricsTest, GitRequestsAndPushes) {
   using gitproxy::GitOperation;
   using gitproxy::GitResult;
   metrics_.gitRequest(GitOperation::kPush, GitResult::kOk);
@@ -298,6 +297,9 @@ TEST_F(MetricsTest, GitRequestsCountPushesToo) {
   metrics_.gitRequest(GitOperation::kPush, GitResult::kUnauthorized);
   metrics_.gitRequest(GitOperation::kFetch, GitResult::kOk);
   metrics_.gitRequest(GitOperation::kApi, GitResult::kFailed);
+  metrics_.gitPush(true);
+  metrics_.gitPush(false);
+  metrics_.gitPush(false);
   const Exposition e = scrape();
   EXPECT_EQ(e.value("gatehouse_git_requests_total", {{"operation", "push"}, {"result", "ok"}}), 1);
   EXPECT_EQ(
