@@ -58,8 +58,7 @@ std::optional<UpstreamBase> parseUpstreamBase(std::string_view url) {
   std::string_view host = authority;
   uint16_t port = 443;
   const size_t colon = authority.rfind(':');
-  if (colon != std::string_view::npos &&
-      (authority[0] != '[' || authority.find(']') < colon)) {
+  if (colon != std::string_view::npos && (authority[0] != '[' || authority.find(']') < colon)) {
     host = authority.substr(0, colon);
     std::string_view digits = authority.substr(colon + 1);
     if (digits.empty() || digits.size() > 5) return std::nullopt;
@@ -210,9 +209,11 @@ bool forwardRequestHeader(std::string_view name, bool api, bool upload_pack) {
 // Upstream response headers relayed to the client; framing and connection headers are
 // regenerated, cookies and token metadata (X-OAuth-Scopes) dropped.
 bool relayResponseHeader(std::string_view name, bool api) {
-  static constexpr std::string_view kAlways[] = {
-      "content-type", "content-encoding", "cache-control", "expires", "pragma", "vary",
-      "etag",         "last-modified",    "retry-after",   "x-github-request-id"};
+  static constexpr std::string_view kAlways[] = {"content-type",  "content-encoding",
+                                                 "cache-control", "expires",
+                                                 "pragma",        "vary",
+                                                 "etag",          "last-modified",
+                                                 "retry-after",   "x-github-request-id"};
   const std::string lower = asciiLower(name);
   for (std::string_view n : kAlways) {
     if (lower == n) return true;
@@ -278,8 +279,7 @@ class GitRequest final : public conn::LocalHandler, public tls::TlsClientStream:
 
   GitOperation operation() const {
     if (route_.kind == RouteKind::kApi) return GitOperation::kApi;
-    return route_.service == GitService::kReceivePack ? GitOperation::kPush
-                                                      : GitOperation::kFetch;
+    return route_.service == GitService::kReceivePack ? GitOperation::kPush : GitOperation::kFetch;
   }
   const UpstreamBase& base() const {
     return route_.kind == RouteKind::kApi ? settings_->api : settings_->git;
@@ -359,18 +359,17 @@ void GitRequest::answer(int status, std::string_view content_type, std::string b
   ex_.complete(keep_alive);
 }
 
-void GitRequest::refuseText(int status, GitResult result, std::string reason,
-                            std::string message, std::string extra_headers) {
+void GitRequest::refuseText(int status, GitResult result, std::string reason, std::string message,
+                            std::string extra_headers) {
   // git prints a text/plain body line by line as "remote: ...".
   const std::string decision = status == 403 || status == 401 || status == 429 ? "deny" : "error";
   answer(status, "text/plain; charset=utf-8", message + "\n", std::move(extra_headers), decision,
          std::move(reason), result);
 }
 
-void GitRequest::refuseJson(int status, GitResult result, std::string reason,
-                            std::string message) {
-  std::string body = "{\"message\":" + jsonString(message) +
-                     ",\"gatehouse_reason\":" + jsonString(reason) + "}\n";
+void GitRequest::refuseJson(int status, GitResult result, std::string reason, std::string message) {
+  std::string body =
+      "{\"message\":" + jsonString(message) + ",\"gatehouse_reason\":" + jsonString(reason) + "}\n";
   answer(status, "application/json; charset=utf-8", std::move(body), "",
          status == 403 || status == 401 ? "deny" : "error", std::move(reason), result);
 }
@@ -456,9 +455,8 @@ void GitRequest::start() {
 
   // The scoped credential: the session and what it may do.
   const http::Header* auth = head_.find("authorization");
-  GrantResult granted = deps_.credentials.grantFor(auth != nullptr ? auth->value : "",
-                                                   ex_.clientAddress(),
-                                                   std::chrono::system_clock::now());
+  GrantResult granted = deps_.credentials.grantFor(
+      auth != nullptr ? auth->value : "", ex_.clientAddress(), std::chrono::system_clock::now());
   if (granted.status != GrantStatus::kGranted || !granted.grant) {
     unauthorized(granted);
     return;
@@ -467,8 +465,8 @@ void GitRequest::start() {
   session_id_ = grant_->session_id;
 
   if (route_.kind == RouteKind::kApi) {
-    ApiVerdict verdict = checkApiRequest(
-        ApiRequest{head_.method, route_.api_path, route_.api_query}, *grant_);
+    ApiVerdict verdict =
+        checkApiRequest(ApiRequest{head_.method, route_.api_path, route_.api_query}, *grant_);
     route_.owner = verdict.owner;
     route_.repo = verdict.repo;
     if (!verdict.allowed) {
@@ -483,7 +481,8 @@ void GitRequest::start() {
                  "gatehouse: this repository is not in the session's scope");
       return;
     }
-    if (route_.service == GitService::kReceivePack && (!scope->push || grant_->push_branch.empty())) {
+    if (route_.service == GitService::kReceivePack &&
+        (!scope->push || grant_->push_branch.empty())) {
       refuseText(403, GitResult::kRefused, "push-not-allowed",
                  "gatehouse: this session may not push to this repository (read-only access)");
       return;
@@ -503,7 +502,8 @@ void GitRequest::start() {
       return;
     }
     const http::Header* type = head_.find("content-type");
-    if (type == nullptr || !equalsIgnoreCase(type->value, "application/x-git-receive-pack-request")) {
+    if (type == nullptr ||
+        !equalsIgnoreCase(type->value, "application/x-git-receive-pack-request")) {
       refuseText(415, GitResult::kInvalid, "push-content-type",
                  "gatehouse: a push body must be application/x-git-receive-pack-request");
       return;
@@ -636,7 +636,8 @@ void GitRequest::connectUpstream() {
       ex_.abort();
       return;
     }
-    upstreamFailed(504, "git-upstream-timeout", "gatehouse: the git upstream did not answer in time");
+    upstreamFailed(504, "git-upstream-timeout",
+                   "gatehouse: the git upstream did not answer in time");
   });
   touch();
   const UpstreamBase& b = base();
@@ -658,9 +659,8 @@ void GitRequest::connectUpstream() {
   }
   request.host = *parsed.host;
   connecting_ = deps_.connector().connect(
-      std::move(request), [this](upstream::ConnectOutcome&& outcome) {
-        onConnected(std::move(outcome));
-      });
+      std::move(request),
+      [this](upstream::ConnectOutcome&& outcome) { onConnected(std::move(outcome)); });
 }
 
 void GitRequest::onConnected(upstream::ConnectOutcome outcome) {
@@ -684,9 +684,8 @@ std::string GitRequest::upstreamHead() const {
   } else {
     target += "/" + route_.owner + "/" + route_.repo + ".git/";
     if (route_.kind == RouteKind::kInfoRefs) {
-      target += route_.service == GitService::kReceivePack
-                    ? "info/refs?service=git-receive-pack"
-                    : "info/refs?service=git-upload-pack";
+      target += route_.service == GitService::kReceivePack ? "info/refs?service=git-receive-pack"
+                                                           : "info/refs?service=git-upload-pack";
     } else {
       target += route_.service == GitService::kReceivePack ? "git-receive-pack" : "git-upload-pack";
     }
@@ -765,7 +764,8 @@ void GitRequest::onTlsData(tls::TlsClientStream&, const char* data, size_t len) 
   http::ParseResult r = response_parser_.feed(data, len);
   if (phase_ != Phase::kStreaming) return;
   if (r.failed()) {
-    upstreamFailed(502, "git-upstream-protocol", "gatehouse: the git upstream sent a malformed response");
+    upstreamFailed(502, "git-upstream-protocol",
+                   "gatehouse: the git upstream sent a malformed response");
   }
 }
 
@@ -774,15 +774,16 @@ void GitRequest::onTlsEndOfStream(tls::TlsClientStream&) {
   http::ParseResult r = response_parser_.finish();
   if (phase_ != Phase::kStreaming) return;
   if (r.failed()) {
-    upstreamFailed(502, "git-upstream-closed", "gatehouse: the git upstream closed the connection early");
+    upstreamFailed(502, "git-upstream-closed",
+                   "gatehouse: the git upstream closed the connection early");
   }
 }
 
 void GitRequest::onTlsError(tls::TlsClientStream&, std::string_view reason) {
   if (phase_ != Phase::kConnecting && phase_ != Phase::kStreaming) return;
-  upstreamFailed(502, "git-upstream-tls",
-                 "gatehouse: the connection to the git upstream failed (" + std::string(reason) +
-                     ")");
+  upstreamFailed(
+      502, "git-upstream-tls",
+      "gatehouse: the connection to the git upstream failed (" + std::string(reason) + ")");
 }
 
 void GitRequest::upstreamFailed(int status, std::string reason, std::string message) {

@@ -44,7 +44,7 @@ namespace gatehouse::gitproxy {
 
 // A base URL of [git]: "https://host[:port][/prefix]".
 struct UpstreamBase {
-  std::string host;         // canonical host name or IP literal (TLS name check, dialing)
+  std::string host;  // canonical host name or IP literal (TLS name check, dialing)
   uint16_t port = 443;
   std::string authority;    // the Host header: "github.com", "ghe.example:8443"
   std::string path_prefix;  // "" or "/api/v3" (no trailing '/')

@@ -20,14 +20,14 @@ std::string inQuotes(std::string_view s) {
 
 bool validOwner(std::string_view owner) {
   return !owner.empty() && owner.size() <= 39 &&
-         std::all_of(owner.begin(), owner.end(), [](char c) { return isAsciiAlnum(c) || c == '-'; });
+         std::all_of(owner.begin(), owner.end(),
+                     [](char c) { return isAsciiAlnum(c) || c == '-'; });
 }
 
 bool validRepoName(std::string_view repo) {
   return !repo.empty() && repo.size() <= 100 && repo != "." && repo != ".." &&
-         std::all_of(repo.begin(), repo.end(), [](char c) {
-           return isAsciiAlnum(c) || c == '.' || c == '_' || c == '-';
-         });
+         std::all_of(repo.begin(), repo.end(),
+                     [](char c) { return isAsciiAlnum(c) || c == '.' || c == '_' || c == '-'; });
 }
 
 std::string asciiLower(std::string_view s) {
@@ -57,8 +57,8 @@ std::optional<NameProblem> checkBranchName(std::string_view name) {
     }
     if (std::string_view(" ~^:?*[\\").find(c) != std::string_view::npos) {
       return NameProblem{"contains " + inQuotes(std::string_view(&c, 1)) +
-                         ", which git does not allow in branch names",
-                     std::string(kHint)};
+                             ", which git does not allow in branch names",
+                         std::string(kHint)};
     }
   }
   if (name.find("..") != std::string_view::npos) {
@@ -113,7 +113,7 @@ std::optional<NameProblem> checkRepoEntry(std::string_view entry, bool* pushable
   std::string_view repo = spec.substr(slash + 1);
   if (!validOwner(owner)) {
     return NameProblem{"has an invalid owner " + inQuotes(owner),
-                   "owners are 1-39 letters, digits or '-'"};
+                       "owners are 1-39 letters, digits or '-'"};
   }
   if (!validRepoName(repo)) {
     return NameProblem{

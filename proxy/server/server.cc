@@ -90,7 +90,8 @@ class Server final : public control::ControlPlane {
         std::make_shared<control::SessionStore>(config_.sessions, config_.listener.require_session);
     {
       std::string error;
-      std::shared_ptr<const gitproxy::GitSettings> git = gitproxy::buildGitSettings(config_.git, &error);
+      std::shared_ptr<const gitproxy::GitSettings> git =
+          gitproxy::buildGitSettings(config_.git, &error);
       if (git == nullptr) {
         err_ << "gatehouse: " << error << '\n';
         return 2;
@@ -118,13 +119,12 @@ class Server final : public control::ControlPlane {
     }
     session_manager_ = (*factory)(sessions_);
     for (int i = 0; i < n; ++i) {
-      auto make_git = [this](event::Dispatcher&,
-                             std::function<upstream::Connector&()> connector)
+      auto make_git = [this](event::Dispatcher&, std::function<upstream::Connector&()> connector)
           -> std::unique_ptr<conn::LocalEndpoints> {
         return std::make_unique<gitproxy::GitEndpoints>(gitproxy::GitEndpoints::Deps{
             git_settings_, *sessions_, std::move(connector), metrics_});
       };
-      server::WorkerShared shared{snapshots_, *log_,    metrics_,
+      server::WorkerShared shared{snapshots_,   *log_,    metrics_,
                                   connections_, tunnels_, session_manager_.make_resolver,
                                   make_git};
       auto w = std::make_unique<Worker>(i, std::move(shared));
@@ -208,8 +208,8 @@ class Server final : public control::ControlPlane {
       std::string error;
       git = gitproxy::buildGitSettings(l.config.git, &error);
       if (git == nullptr) {
-        out.issues.push_back(policy::ConfigIssue{policy::ConfigIssue::Severity::kError, {}, error,
-                                                 "check the [git] section"});
+        out.issues.push_back(policy::ConfigIssue{
+            policy::ConfigIssue::Severity::kError, {}, error, "check the [git] section"});
       }
     }
     if (policy == nullptr || git == nullptr || !loadToken(l.config, false)) {

@@ -26,6 +26,9 @@ using testing_credentials::sha256Hex;
 constexpr char kScoped1[] = "gatehouse_gc_session1AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 constexpr char kScoped2[] = "gatehouse_gc_session2BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
 constexpr char kScopedExpired[] = "gatehouse_gc_expiredCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC";
+constexpr char kScopedRevoked[] = "gatehouse_gc_revokedEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEE";
+constexpr char kRevokedToken[] = "revoked-token-0123456789";
+constexpr char kAdminToken[] = "admin-token-0123456789abcdef";
 constexpr char kBranch[] = "agent-branch";
 constexpr char kOnly[] = "only refs/heads/agent-branch may be pushed in this session";
 
@@ -59,6 +62,18 @@ class GitPathTest : public ::testing::Test {
       out << token_ << "\n";
     }
     ASSERT_EQ(::chmod(token_file_.c_str(), 0600), 0);
+    bad_token_file_ = secrets_.path() + "/bad-token";
+    {
+      std::ofstream out(bad_token_file_);
+      out << kRevokedToken << "\n";
+    }
+    ASSERT_EQ(::chmod(bad_token_file_.c_str(), 0600), 0);
+    admin_token_file_ = secrets_.path() + "/admin-token";
+    {
+      std::ofstream out(admin_token_file_);
+      out << kAdminToken << "\n";
+    }
+    ASSERT_EQ(::chmod(admin_token_file_.c_str(), 0600), 0);
     ASSERT_TRUE(startProxy());
     ASSERT_TRUE(client_.ok());
     useProxy(client_, kScoped1);
@@ -89,7 +104,9 @@ class GitPathTest : public ::testing::Test {
     // Whatever reached the upstream carried exactly the swapped credential.
     for (const Json& r : peer_->requests()) {
       const std::string auth = GitPeer::header(r, "authorization");
-      EXPECT_TRUE(auth == peer_->basicAuth() || auth == "Bearer " + token_) << r.dump();
+      EXPECT_TRUE(auth == peer_->basicAuth() || auth == "Bearer " + token_ ||
+                  auth == gitBasicAuth(kRevokedToken))
+          << r.dump();
       EXPECT_EQ(GitPeer::headerCount(r, "authorization"), 1u);
       EXPECT_EQ(GitPeer::header(r, "cookie"), "");
       EXPECT_EQ(r.dump().find(kScoped1), std::string::npos) << "scoped credential upstream";
@@ -107,28 +124,29 @@ class GitPathTest : public ::testing::Test {
   std::string config(const std::string& upstream_path = "") const {
     std::string c;
     c += "[listener]\naddress = \"127.0.0.1:0\"\nworkers = 2\n";
-    c += "[admin]\naddress = \"127.0.0.1:0\"\n";
+    c += "[admin]\naddress = \"127.0.0.1:0\"\ntoken_file = \"" + admin_token_file_ + "\"\n";
     c += "[environment]\nlevel = \"none\"\n";
     c += "[git]\nupstream = \"https://github.com" + upstream_path + "\"\n";
     c += "api_upstream = \"https://api.github.com\"\n";
     c += "ca_file = \"" + ca_->caCert() + "\"\n";
     c += "connect_to = { \"github.com\" = \"" + peer_->address() + "\", \"api.github.com\" = \"" +
          peer_->address() + "\" }\n";
-    auto session = [&](const std::string& id, const std::string& repos,
-                       const std::string& branch, const std::string& scoped,
-                       const std::string& extra) {
+    auto session = [&](const std::string& id, const std::string& repos, const std::string& branch,
+                       const std::string& scoped, const std::string& extra,
+                       const std::string& token_file) {
       std::string s = "[[sessions]]\nid = \"" + id + "\"\ncredential_sha256 = \"" +
                       sha256Hex("proxy-" + id) + "\"\n" + extra;
       s += "[sessions.git]\nrepos = " + repos + "\npush_branch = \"" + branch + "\"\n";
-      s += "token_file = \"" + token_file_ + "\"\nscoped_credential_sha256 = \"" +
+      s += "token_file = \"" + token_file + "\"\nscoped_credential_sha256 = \"" +
            sha256Hex(scoped) + "\"\n";
       return s;
     };
     c += session("sbx-1", "[\"org/repo\", \"org/readonly:read\"]", kBranch, kScoped1,
-                 "labels = [\"team=git\"]\n");
-    c += session("sbx-2", "[\"org/other\"]", "other-branch", kScoped2, "");
+                 "labels = [\"team=git\"]\n", token_file_);
+    c += session("sbx-2", "[\"org/other\"]", "other-branch", kScoped2, "", token_file_);
     c += session("sbx-old", "[\"org/repo\"]", kBranch, kScopedExpired,
-                 "expires = 2020-01-01T00:00:00Z\n");
+                 "expires = 2020-01-01T00:00:00Z\n", token_file_);
+    c += session("sbx-revoked", "[\"org/repo\"]", kBranch, kScopedRevoked, "", bad_token_file_);
     return c;
   }
 
@@ -190,12 +208,28 @@ class GitPathTest : public ::testing::Test {
     return oid;
   }
 
-  std::string curlAdmin(const std::string& path) {
-    CommandResult r = runCommand(
-        {"curl", "-q", "-sS", "--max-time", "10",
-         "http://127.0.0.1:" + std::to_string(proxy_->adminPort()) + path},
-        milliseconds(15000));
+  std::string curlAdmin(const std::string& path, const std::string& method = "GET",
+                        const std::string& body = "") {
+    std::vector<std::string> argv = {
+        "curl",       "-q", "-sS",
+        "--max-time", "10", "-X",
+        method,       "-H", std::string("Authorization: Bearer ") + kAdminToken};
+    if (!body.empty()) {
+      argv.insert(argv.end(), {"-H", "Content-Type: application/json", "--data-binary", body});
+    }
+    argv.push_back("http://127.0.0.1:" + std::to_string(proxy_->adminPort()) + path);
+    CommandResult r = runCommand(argv, milliseconds(15000));
     return r.out;
+  }
+
+  // Peak resident set of the proxy (VmHWM), KiB.
+  long peakRssKiB() const {
+    std::ifstream in("/proc/" + std::to_string(proxy_->pid()) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+    }
+    return -1;
   }
 
   // A raw request to the proxy listener; the response (status 0 when none came).
@@ -233,6 +267,8 @@ class GitPathTest : public ::testing::Test {
   std::unique_ptr<GitPeer> peer_;
   TempDir secrets_;
   std::string token_file_;
+  std::string bad_token_file_;
+  std::string admin_token_file_;
   std::unique_ptr<Gatehouse> proxy_;
   GitClient client_;
   std::string seen_by_client_;
@@ -352,8 +388,7 @@ TEST_F(GitPathTest, TagDeleteAndMultiRefPushesAreRejected) {
       << del.err;
 
   commit(dir, "c.txt");
-  CommandResult multi =
-      git({"push", "origin", std::string("HEAD:") + kBranch, "HEAD:main"}, dir);
+  CommandResult multi = git({"push", "origin", std::string("HEAD:") + kBranch, "HEAD:main"}, dir);
   EXPECT_NE(multi.exit_code, 0);
   EXPECT_NE(multi.err.find(" ! [remote rejected] HEAD -> agent-branch (push refused: another ref "
                            "in this push is not allowed)"),
@@ -367,11 +402,11 @@ TEST_F(GitPathTest, TagDeleteAndMultiRefPushesAreRejected) {
 
 TEST_F(GitPathTest, CompressedPushBodyIs415) {
   const std::string body = "0000";
-  HttpResponse r = raw("POST /git/org/repo.git/git-receive-pack HTTP/1.1\r\nHost: x\r\n" +
-                       basic(kScoped1) +
-                       "Content-Type: application/x-git-receive-pack-request\r\n"
-                       "Content-Encoding: gzip\r\nContent-Length: 4\r\n\r\n" +
-                       body);
+  HttpResponse r =
+      raw("POST /git/org/repo.git/git-receive-pack HTTP/1.1\r\nHost: x\r\n" + basic(kScoped1) +
+          "Content-Type: application/x-git-receive-pack-request\r\n"
+          "Content-Encoding: gzip\r\nContent-Length: 4\r\n\r\n" +
+          body);
   EXPECT_EQ(r.status, 415);
   EXPECT_EQ(r.header("x-gatehouse-reason"), "push-content-encoding");
   EXPECT_NE(r.body.find("compressed push bodies are not accepted"), std::string::npos);
@@ -410,7 +445,8 @@ TEST_F(GitPathTest, MissingCredentialGets401Challenge) {
   EXPECT_EQ(r.header("www-authenticate"), "Basic realm=\"gatehouse-git\"");
   GitClient bare;
   useProxy(bare, "");
-  CommandResult clone = git({"clone", "https://github.com/org/repo.git", bare.path("c")}, "", &bare);
+  CommandResult clone =
+      git({"clone", "https://github.com/org/repo.git", bare.path("c")}, "", &bare);
   EXPECT_NE(clone.exit_code, 0);
   EXPECT_NE(clone.err.find("terminal prompts disabled"), std::string::npos) << clone.err;
   EXPECT_EQ(peer_->requests().size(), 0u);
@@ -432,16 +468,16 @@ TEST_F(GitPathTest, WrongExpiredAndOtherSessionCredentialsAreRefused) {
   for (const Case& c : cases) {
     GitClient other;
     useProxy(other, c.credential);
-    CommandResult clone = git(
-        {"clone", "https://github.com/org/repo.git", other.path("c" + std::to_string(n++))}, "",
-        &other);
+    CommandResult clone =
+        git({"clone", "https://github.com/org/repo.git", other.path("c" + std::to_string(n++))}, "",
+            &other);
     EXPECT_NE(clone.exit_code, 0) << c.credential;
     EXPECT_NE(clone.err.find(c.message), std::string::npos) << clone.err;
   }
   // The expired session's refusal says so.
-  HttpResponse r = raw(
-      "GET /git/org/repo.git/info/refs?service=git-upload-pack HTTP/1.1\r\nHost: x\r\n" +
-      basic(kScopedExpired) + "\r\n");
+  HttpResponse r =
+      raw("GET /git/org/repo.git/info/refs?service=git-upload-pack HTTP/1.1\r\nHost: x\r\n" +
+          basic(kScopedExpired) + "\r\n");
   EXPECT_EQ(r.status, 401);
   EXPECT_EQ(r.header("x-gatehouse-reason"), "git-session-expired");
   EXPECT_EQ(peer_->requests().size(), 0u);
@@ -475,9 +511,9 @@ TEST_F(GitPathTest, OddPathsAndLfsAreRefused) {
 TEST_F(GitPathTest, UpstreamRedirectBecomes502) {
   ASSERT_EQ(proxy_->stop(), 0);
   ASSERT_TRUE(startProxy("/redirect"));
-  HttpResponse r = raw(
-      "GET /git/org/repo.git/info/refs?service=git-upload-pack HTTP/1.1\r\nHost: x\r\n" +
-      basic(kScoped1) + "\r\n");
+  HttpResponse r =
+      raw("GET /git/org/repo.git/info/refs?service=git-upload-pack HTTP/1.1\r\nHost: x\r\n" +
+          basic(kScoped1) + "\r\n");
   EXPECT_EQ(r.status, 502);
   EXPECT_EQ(r.header("x-gatehouse-reason"), "git-upstream-redirect");
   EXPECT_EQ(r.header("location"), "");
@@ -494,13 +530,73 @@ TEST_F(GitPathTest, UnverifiedUpstreamCertificateNeverSeesTheToken) {
     }
     ASSERT_EQ(proxy_->stop(), 0);
     ASSERT_TRUE(startProxy());
-    HttpResponse r = raw(
-        "GET /git/org/repo.git/info/refs?service=git-upload-pack HTTP/1.1\r\nHost: x\r\n" +
-        basic(kScoped1) + "\r\n");
+    HttpResponse r =
+        raw("GET /git/org/repo.git/info/refs?service=git-upload-pack HTTP/1.1\r\nHost: x\r\n" +
+            basic(kScoped1) + "\r\n");
     EXPECT_EQ(r.status, 502) << variant;
     EXPECT_EQ(r.header("x-gatehouse-reason"), "git-upstream-tls") << variant;
     EXPECT_EQ(peer_->requests().size(), 0u) << "no request completed on an unverified peer";
   }
+}
+
+TEST_F(GitPathTest, UpstreamRefusingTheTokenIs502NotA401) {
+  GitClient revoked;
+  useProxy(revoked, kScopedRevoked);
+  CommandResult clone =
+      git({"clone", "https://github.com/org/repo.git", revoked.path("c")}, "", &revoked);
+  EXPECT_NE(clone.exit_code, 0);
+  EXPECT_NE(clone.err.find("remote: gatehouse: the upstream refused the session's token; ask the "
+                           "operator to renew it"),
+            std::string::npos)
+      << clone.err;
+  EXPECT_NE(clone.err.find("The requested URL returned error: 502"), std::string::npos)
+      << clone.err;
+}
+
+// A multi-megabyte pack streams through: the proxy's peak memory grows by far less than the pack.
+TEST_F(GitPathTest, LargePackIsNeverHeldWhole) {
+  const std::string dir = cloneAndCommit("huge");
+  const long before = peakRssKiB();
+  ASSERT_GT(before, 0);
+  commit(dir, "huge.bin", 48 << 20);
+  CommandResult push = git({"push", "origin", std::string("HEAD:") + kBranch}, dir);
+  ASSERT_EQ(push.exit_code, 0) << push.err;
+  EXPECT_EQ(peer_->refs("org/repo")["refs/heads/agent-branch"], head(dir));
+  const long after = peakRssKiB();
+  std::cerr << "peak RSS " << before << " KiB -> " << after << " KiB for a 48 MiB pack\n";
+  EXPECT_LT(after - before, 16 * 1024) << "the pack was buffered";
+}
+
+// Sessions made through the control API get their git credential once; deleting the session
+// revokes it at once.
+TEST_F(GitPathTest, DynamicSessionGitBindingThroughTheControlApi) {
+  const std::string body =
+      R"({"git":{"repos":["org/repo"],"push_branch":"dyn-branch","token":")" + token_ + R"("}})";
+  const Json created = Json::parse(curlAdmin("/v1/sessions", "POST", body), nullptr, false);
+  ASSERT_TRUE(created.contains("git_credential")) << created.dump();
+  const std::string credential = created["git_credential"].get<std::string>();
+  const std::string id = created["id"].get<std::string>();
+  EXPECT_EQ(credential.rfind("gatehouse_gc_", 0), 0u);
+  const std::string shown = curlAdmin("/v1/sessions/" + id);
+  EXPECT_EQ(shown.find(credential), std::string::npos);
+  EXPECT_EQ(shown.find(token_), std::string::npos);
+
+  GitClient dyn;
+  useProxy(dyn, credential);
+  const std::string dir = dyn.path("d");
+  CommandResult clone = git({"clone", "https://github.com/org/repo.git", dir}, "", &dyn);
+  ASSERT_EQ(clone.exit_code, 0) << clone.err;
+  commit(dir, "d.txt");
+  CommandResult push = git({"push", "origin", "HEAD:dyn-branch"}, dir, &dyn);
+  ASSERT_EQ(push.exit_code, 0) << push.err;
+  EXPECT_EQ(peer_->refs("org/repo")["refs/heads/dyn-branch"], head(dir));
+
+  curlAdmin("/v1/sessions/" + id, "DELETE");
+  CommandResult after = git({"fetch", "origin"}, dir, &dyn);
+  EXPECT_NE(after.exit_code, 0);
+  EXPECT_NE(after.err.find("remote: gatehouse: unknown or revoked git credential"),
+            std::string::npos)
+      << after.err;
 }
 
 // ---- the GitHub API -------------------------------------------------------------------------
@@ -513,8 +609,8 @@ TEST_F(GitPathTest, ApiAllowsPrWorkOnTheSessionBranchOnly) {
     req += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
     return raw(req);
   };
-  HttpResponse pr = api("POST", "/repos/org/repo/pulls",
-                        R"({"title":"t","head":"agent-branch","base":"main"})");
+  HttpResponse pr =
+      api("POST", "/repos/org/repo/pulls", R"({"title":"t","head":"agent-branch","base":"main"})");
   EXPECT_EQ(pr.status, 201) << pr.body;
   ASSERT_EQ(peer_->requests().size(), 1u);
   const Json sent = peer_->requests()[0];

@@ -302,13 +302,12 @@ TEST_F(MetricsTest, GitRequestsAndPushes) {
   metrics_.gitPush(false);
   const Exposition e = scrape();
   EXPECT_EQ(e.value("gatehouse_git_requests_total", {{"operation", "push"}, {"result", "ok"}}), 1);
+  EXPECT_EQ(e.value("gatehouse_git_requests_total", {{"operation", "push"}, {"result", "refused"}}),
+            2);
   EXPECT_EQ(
-      e.value("gatehouse_git_requests_total", {{"operation", "push"}, {"result", "refused"}}), 2);
-  EXPECT_EQ(e.value("gatehouse_git_requests_total",
-                    {{"operation", "push"}, {"result", "unauthorized"}}),
-            1);
-  EXPECT_EQ(e.value("gatehouse_git_requests_total", {{"operation", "fetch"}, {"result", "ok"}}),
-            1);
+      e.value("gatehouse_git_requests_total", {{"operation", "push"}, {"result", "unauthorized"}}),
+      1);
+  EXPECT_EQ(e.value("gatehouse_git_requests_total", {{"operation", "fetch"}, {"result", "ok"}}), 1);
   EXPECT_EQ(e.value("gatehouse_git_requests_total", {{"operation", "api"}, {"result", "failed"}}),
             1);
   EXPECT_EQ(e.value("gatehouse_git_requests_total", {{"operation", "api"}, {"result", "ok"}}), 0);
