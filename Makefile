@@ -7,6 +7,10 @@
 #                   limiter)
 #   make bench-peers  gatehouse against Squid, tinyproxy and direct (bench/run; root, ~25 min;
 #                   BENCH_ARGS=--quick for a < 3 min smoke run)
+#   make fuzz       build the libFuzzer targets (clang, ASan+UBSan) and run each for FUZZ_SECONDS
+#                   (default 60) on its corpus; new inputs stay in build/fuzz/new-corpus
+#   make soak       mixed traffic with faults for SOAK_MINUTES (default 30), sampling RSS and fds
+#                   (bench/soak; loopback only)
 #   make format     clang-format every source file
 #   make tidy       clang-tidy the sources (uses the test build's compile_commands.json)
 
@@ -16,11 +20,13 @@ CONFIG    ?= conf/gatehouse.toml
 WERROR    ?= $(if $(CI),ON,OFF)
 CTEST_ARGS ?=
 BENCH_ARGS ?=
+FUZZ_SECONDS ?= 60
+SOAK_MINUTES ?= 30
 MICRO_BENCHES = policy_bench request_parser_bench client_hello_bench limiter_bench
 
 SOURCES = $(shell git ls-files '*.cc' '*.h' 2>/dev/null)
 
-.PHONY: deps run build test test-asan bench bench-peers format tidy clean
+.PHONY: deps run build test test-asan bench bench-peers fuzz soak format tidy clean
 
 deps:
 	@scripts/install-deps
@@ -61,6 +67,13 @@ bench: deps
 bench-peers:
 	scripts/install-deps --peers
 	bench/run $(BENCH_ARGS)
+
+fuzz: deps
+	tests/fuzz/run --seconds $(FUZZ_SECONDS)
+
+soak:
+	scripts/install-deps --peers
+	bench/soak --minutes $(SOAK_MINUTES)
 
 format:
 	clang-format -i $(SOURCES)

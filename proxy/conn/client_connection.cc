@@ -1,8 +1,12 @@
 #include "proxy/conn/client_connection.h"
 
+#include <strings.h>
+
+#include <algorithm>
 #include <cstdio>
 
 #include "policy/explain.h"
+#include "proxy/common/secrets.h"
 
 namespace gatehouse::conn {
 
@@ -671,6 +675,16 @@ void ClientConnection::onConnected(upstream::ConnectOutcome outcome) {
 void ClientConnection::startForwarding(std::unique_ptr<net::TcpConnection> connection) {
   state_ = State::kForwarding;
   upstream_ = std::make_unique<Upstream>(*this, std::move(connection));
+  // BAD-INPUTS I13: a credential gatehouse issued (the scoped git credential) never reaches
+  // another host; the request goes on without it.
+  std::vector<http::Header>& headers = head_->headers;
+  headers.erase(std::remove_if(headers.begin(), headers.end(),
+                               [](const http::Header& h) {
+                                 return h.name.size() == 13 &&
+                                        strcasecmp(h.name.c_str(), "authorization") == 0 &&
+                                        common::carriesIssuedCredential(h.value);
+                               }),
+                headers.end());
   http::RequestSerializeOptions options;
   options.keep_alive = true;
   upstream_->parser().expectResponse(

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/integration/git_peer.h"
 #include "tests/integration/harness.h"
 
 namespace gatehouse::testing {
@@ -92,6 +93,32 @@ TEST_F(Forwarding, H2cUpgradeIsStrippedAndTheRequestForwardedAsPlainHttp) {
   const OriginRequest req = origin_->requests()[0];
   EXPECT_FALSE(req.has("Upgrade")) << req.head;
   EXPECT_FALSE(req.has("HTTP2-Settings")) << req.head;
+}
+
+// BAD-INPUTS I13: a scoped git credential sent to another host is removed, never swapped; other
+// Authorization headers pass untouched.
+TEST_F(Forwarding, GatehouseCredentialsNeverReachAnotherHost) {
+  ASSERT_NO_FATAL_FAILURE(startProxy());
+  const std::string credential = "gatehouse_gc_0123456789abcdefABCDEF";
+  const std::string variants[] = {
+      "Authorization: Bearer " + credential + "\r\n",
+      "Authorization: Basic " + base64Encode("x-access-token:" + credential) + "\r\n",
+      "authorization: token " + credential + "\r\n",
+  };
+  for (const std::string& header : variants) {
+    auto r = exchange(getRequest(at("origin.test"), "/echo", header));
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 200) << r->head;
+  }
+  auto kept = exchange(getRequest(at("origin.test"), "/echo", "Authorization: Bearer other\r\n"));
+  ASSERT_TRUE(kept.has_value());
+  ASSERT_EQ(origin_->requestCount(), 4u);
+  for (size_t i = 0; i < 3; ++i) {
+    const OriginRequest req = origin_->requests()[i];
+    EXPECT_FALSE(req.has("Authorization")) << req.head;
+    EXPECT_EQ(req.head.find("gatehouse_gc_"), std::string::npos) << req.head;
+  }
+  EXPECT_EQ(origin_->requests()[3].header("Authorization"), "Bearer other");
 }
 
 // Keep-alive on the client side (curl reuses its proxy connection) and on the upstream side
