@@ -74,6 +74,7 @@ void ClientConnection::Upstream::onData(net::TcpConnection&, const char* data, s
   ClientConnection& o = owner_;
   http::ParseResult r = parser_.feed(data, len);
   if (detached_ || o.state_ == State::kClosed) return;
+  o.flushResponseHead();  // a head whose body comes in a later read
   if (r.failed()) {
     o.upstreamFailed(502, "http_protocol_error", std::string(r.error.reason), r.error.message);
     return;
@@ -132,16 +133,17 @@ void ClientConnection::Upstream::onResponseHead(http::ResponseHead&& head) {
                            o.response_framing_ != http::BodyFraming::kUntilClose;
   reusable_ = head.keep_alive && !head.body_until_close;
   options.keep_alive = o.response_keep_alive_;
-  o.client_->write(http::serializeResponseHead(head, options));
+  // Held until the first body bytes (or the end of this read): head and body in one write.
+  o.response_head_ = http::serializeResponseHead(head, options);
 }
 
 void ClientConnection::Upstream::onBody(const char* data, size_t len) {
   ClientConnection& o = owner_;
   o.bytes_down_ += len;
   if (o.response_framing_ == http::BodyFraming::kChunked) {
-    o.client_->write(chunk(data, len));
+    o.writeResponse(chunk(data, len));
   } else if (o.response_framing_ != http::BodyFraming::kNone) {
-    o.client_->write(std::string_view(data, len));
+    o.writeResponse(std::string_view(data, len));
   }
   // A slow client stops the upstream (resumed in ClientConnection::onWritable).
   if (o.client_->aboveHighWatermark()) connection_->stopReading();
@@ -151,10 +153,37 @@ void ClientConnection::Upstream::onBody(const char* data, size_t len) {
 void ClientConnection::Upstream::onMessageComplete() {
   ClientConnection& o = owner_;
   if (o.response_framing_ == http::BodyFraming::kChunked) {
-    o.client_->write(std::string_view("0\r\n\r\n"));
+    o.writeResponse(std::string_view("0\r\n\r\n"));
   }
+  o.flushResponseHead();
   o.response_complete_ = true;
   o.responseDone(false);
+}
+
+void ClientConnection::writeResponse(std::string_view bytes) {
+  if (response_head_.empty()) {
+    client_->write(bytes);
+    return;
+  }
+  response_head_.append(bytes);
+  client_->write(std::move(response_head_));
+  response_head_.clear();
+}
+
+void ClientConnection::writeResponse(std::string&& bytes) {
+  if (response_head_.empty()) {
+    client_->write(std::move(bytes));
+    return;
+  }
+  response_head_.append(bytes);
+  client_->write(std::move(response_head_));
+  response_head_.clear();
+}
+
+void ClientConnection::flushResponseHead() {
+  if (response_head_.empty()) return;
+  client_->write(std::move(response_head_));
+  response_head_.clear();
 }
 
 // ---- the client -----------------------------------------------------------------------------

@@ -146,6 +146,10 @@ class ClientConnection final : public event::DeferredDeletable,
   void requestDone();
   void responseDone(bool upstream_reusable);
   void retireUpstream();
+  // Response bytes for the client: the first ones go out together with the held head.
+  void writeResponse(std::string_view bytes);
+  void writeResponse(std::string&& bytes);
+  void flushResponseHead();
   void upstreamFailed(int status, std::string_view proxy_error, std::string reason,
                       std::string message);
 
@@ -216,6 +220,7 @@ class ClientConnection final : public event::DeferredDeletable,
   bool response_complete_ = false;
   bool response_keep_alive_ = true;
   http::BodyFraming response_framing_ = http::BodyFraming::kNone;
+  std::string response_head_;  // serialised, not yet written (see writeResponse)
   int response_status_ = 0;
   uint64_t bytes_up_ = 0;
   uint64_t bytes_down_ = 0;

@@ -60,6 +60,11 @@ UvDispatcher::UvDispatcher() : loop_(std::make_unique<uv_loop_t>()) {
     uv_check_start(delete_check_.get(), &UvDispatcher::onDeleteCheck);
     uv_unref(delete_check_.asHandle());
   }
+  if (uv_idle_init(loop_.get(), delete_idle_.get()) == 0) {
+    delete_idle_.markInitialised();
+    delete_idle_->data = this;
+    uv_unref(delete_idle_.asHandle());
+  }
 }
 
 UvDispatcher::~UvDispatcher() { shutdown(); }
@@ -71,8 +76,12 @@ TimerPtr UvDispatcher::createTimer(std::function<void()> callback) {
 void UvDispatcher::deferredDelete(std::unique_ptr<DeferredDeletable> object) {
   if (object == nullptr) return;
   deferred_.push_back(std::move(object));
-  // Make sure the loop runs another iteration even if nothing else is pending.
-  if (!async_.closed()) uv_async_send(async_.get());
+  // Make sure the loop runs another iteration even if nothing else is pending: an active idle
+  // handle makes the next poll return at once (on the loop thread, no syscall).
+  if (!delete_idle_started_ && !delete_idle_.closed()) {
+    uv_idle_start(delete_idle_.get(), &UvDispatcher::onDeleteIdle);
+    delete_idle_started_ = true;
+  }
 }
 
 void UvDispatcher::post(std::function<void()> fn) {
@@ -96,6 +105,11 @@ void UvDispatcher::onDeleteCheck(uv_check_t* handle) noexcept {
   if (self != nullptr) self->drainDeferred();
 }
 
+void UvDispatcher::onDeleteIdle(uv_idle_t* handle) noexcept {
+  auto* self = static_cast<UvDispatcher*>(handle->data);
+  if (self != nullptr) self->drainDeferred();
+}
+
 void UvDispatcher::drainPosted() {
   std::vector<std::function<void()>> batch;
   {
@@ -111,6 +125,10 @@ void UvDispatcher::drainDeferred() {
     std::vector<std::unique_ptr<DeferredDeletable>> batch;
     batch.swap(deferred_);
     batch.clear();
+  }
+  if (delete_idle_started_ && !delete_idle_.closed()) {
+    uv_idle_stop(delete_idle_.get());
+    delete_idle_started_ = false;
   }
 }
 
@@ -147,6 +165,7 @@ int UvDispatcher::shutdown() {
   drainDeferred();
   async_.close();
   delete_check_.close();
+  delete_idle_.close();
   // Let every close callback run (handles closed by their owners included). Bounded, so that a
   // handle somebody forgot to close fails loudly instead of hanging the process.
   for (int i = 0; i < 1000 && uv_loop_alive(loop_.get()) != 0; ++i) {

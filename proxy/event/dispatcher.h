@@ -74,12 +74,17 @@ class UvDispatcher final : public Dispatcher {
  private:
   static void onAsync(uv_async_t* handle) noexcept;
   static void onDeleteCheck(uv_check_t* handle) noexcept;
+  static void onDeleteIdle(uv_idle_t* handle) noexcept;
   void drainPosted();
   void drainDeferred();
 
   std::unique_ptr<uv_loop_t> loop_;
   UvHandle<uv_async_t> async_;
   UvHandle<uv_check_t> delete_check_;
+  // Started while objects wait for deletion: the loop then polls without blocking and the check
+  // handle deletes them in this iteration — no eventfd write and read per deletion.
+  UvHandle<uv_idle_t> delete_idle_;
+  bool delete_idle_started_ = false;
   std::mutex posted_mutex_;
   std::vector<std::function<void()>> posted_;
   bool exiting_ = false;         // guarded by posted_mutex_

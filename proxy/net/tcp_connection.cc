@@ -186,11 +186,37 @@ void TcpConnection::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* b
   }
 }
 
-bool TcpConnection::write(std::string_view data) { return write(std::string(data)); }
+bool TcpConnection::write(std::string_view data) {
+  if (tcp_.closed() || write_shutdown_) return false;
+  if (data.empty()) return true;
+  if (queued_ == 0 && !tryWrite(data)) return true;
+  return queue(std::string(data));
+}
 
 bool TcpConnection::write(std::string&& data) {
   if (tcp_.closed() || write_shutdown_) return false;
   if (data.empty()) return true;
+  if (queued_ == 0) {
+    std::string_view rest = data;
+    if (!tryWrite(rest)) return true;
+    if (rest.size() != data.size()) data.erase(0, data.size() - rest.size());
+  }
+  return queue(std::move(data));
+}
+
+// Nothing is queued: write at once. uv_write would arm and disarm the write watcher (an epoll_ctl
+// per burst); uv_try_write does not. True when bytes are left for queue(); errors are left to the
+// queued write, which reports them from the loop (never inline).
+bool TcpConnection::tryWrite(std::string_view& data) {
+  uv_buf_t buf = uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size()));
+  const int n = uv_try_write(tcp_.asStream(), &buf, 1);
+  if (n <= 0) return true;
+  bytes_written_ += static_cast<uint64_t>(n);
+  data.remove_prefix(static_cast<size_t>(n));
+  return !data.empty();
+}
+
+bool TcpConnection::queue(std::string&& data) {
   auto* req = new WriteReq();
   req->data = std::move(data);
   uv_buf_t buf = uv_buf_init(req->data.data(), static_cast<unsigned>(req->data.size()));

@@ -100,6 +100,8 @@ class TcpConnection final {
   struct ConnectReq;
   explicit TcpConnection(uv_loop_t* loop);
   void fillAddresses();
+  bool tryWrite(std::string_view& data);
+  bool queue(std::string&& data);
   static void onAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) noexcept;
   static void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept;
   static void onWrite(uv_write_t* req, int status) noexcept;
