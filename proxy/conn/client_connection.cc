@@ -322,8 +322,8 @@ void ClientConnection::handleParseResult(const http::ParseResult& r) {
       pending_.clear();
       return;
     case http::ParseStatus::kUpgrade:
-      // CONNECT: the bytes after the head stay in pending_ untouched until the decision.
-      client_->stopReading();
+      // CONNECT: the bytes after the head stay in pending_ untouched until the decision (reading
+      // goes on into pending_, bounded by maxPending(); a refusal discards them).
       return;
     case http::ParseStatus::kPaused:
       // Keep reading (toggling costs two epoll_ctl calls per request); onData stops reading
@@ -838,7 +838,14 @@ void ClientConnection::startTunnelHello(std::unique_ptr<net::TcpConnection> upst
   std::string early = std::move(pending_);
   pending_.clear();
   if (!early.empty()) onHelloBytes(early.data(), early.size());
-  if (state_ == State::kTunnelHello) client_->startReading();
+  if (state_ != State::kTunnelHello) return;
+  if (client_eof_) {
+    // The client closed while the upstream was being dialed, before a whole ClientHello.
+    logRequest("deny", "client-closed", "", 200);
+    finish();
+    return;
+  }
+  client_->startReading();
 }
 
 void ClientConnection::onHelloBytes(const char* data, size_t len) {
@@ -847,7 +854,7 @@ void ClientConnection::onHelloBytes(const char* data, size_t len) {
 }
 
 void ClientConnection::checkHello() {
-  client_->stopReading();
+  // Reading stays on: a refusal closes the connection, an allowed hello hands it to the tunnel.
   timer_->disable();
   const auto& l = snapshot_->listener;
   const policy::Host& host = head_->parsed.host;

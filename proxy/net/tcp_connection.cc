@@ -115,6 +115,7 @@ std::unique_ptr<TcpConnection> TcpConnection::connect(uv_loop_t* loop, const Soc
   std::unique_ptr<TcpConnection> conn(new TcpConnection(loop));
   if (conn->tcp_.closed()) return nullptr;
   conn->connect_done_ = std::move(done);
+  conn->peer_ = to;  // known: no getpeername once connected
   sockaddr_storage storage;
   toSockaddr(to, storage);
   auto* req = new ConnectReq();
@@ -134,17 +135,25 @@ void TcpConnection::fillAddresses() {
   if (uv_tcp_getpeername(tcp_.get(), reinterpret_cast<sockaddr*>(&storage), &len) == 0) {
     peer_ = fromSockaddr(reinterpret_cast<sockaddr*>(&storage));
   }
-  len = sizeof storage;
-  if (uv_tcp_getsockname(tcp_.get(), reinterpret_cast<sockaddr*>(&storage), &len) == 0) {
-    local_ = fromSockaddr(reinterpret_cast<sockaddr*>(&storage));
+}
+
+const std::optional<SocketAddress>& TcpConnection::local() const {
+  // Asked for rarely: a getsockname per connection only when someone wants it.
+  if (!local_ && !local_asked_ && !tcp_.closed()) {
+    local_asked_ = true;
+    sockaddr_storage storage;
+    int len = sizeof storage;
+    if (uv_tcp_getsockname(tcp_.get(), reinterpret_cast<sockaddr*>(&storage), &len) == 0) {
+      local_ = fromSockaddr(reinterpret_cast<sockaddr*>(&storage));
+    }
   }
+  return local_;
 }
 
 void TcpConnection::onConnect(uv_connect_t* req, int status) noexcept {
   auto* owner = static_cast<TcpConnection*>(req->handle->data);
   delete reinterpret_cast<ConnectReq*>(req);
   if (owner == nullptr) return;  // closed while connecting
-  if (status == 0) owner->fillAddresses();
   auto done = std::move(owner->connect_done_);
   if (done) done(status);  // may destroy owner
 }

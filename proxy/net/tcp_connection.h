@@ -91,7 +91,8 @@ class TcpConnection final {
   bool closed() const { return tcp_.closed(); }
 
   const std::optional<SocketAddress>& peer() const { return peer_; }
-  const std::optional<SocketAddress>& local() const { return local_; }
+  // The local address (getsockname on first use).
+  const std::optional<SocketAddress>& local() const;
   uint64_t bytesRead() const { return bytes_read_; }
   uint64_t bytesWritten() const { return bytes_written_; }
 
@@ -112,7 +113,8 @@ class TcpConnection final {
   Callbacks* callbacks_ = nullptr;
   std::function<void(int)> connect_done_;
   std::optional<SocketAddress> peer_;
-  std::optional<SocketAddress> local_;
+  mutable std::optional<SocketAddress> local_;
+  mutable bool local_asked_ = false;
   size_t queued_ = 0;
   size_t low_watermark_ = 64 * 1024;
   size_t high_watermark_ = 256 * 1024;
