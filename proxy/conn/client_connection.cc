@@ -72,9 +72,19 @@ void ClientConnection::Upstream::detach() {
 
 void ClientConnection::Upstream::onData(net::TcpConnection&, const char* data, size_t len) {
   ClientConnection& o = owner_;
+  feeding_ = true;
   http::ParseResult r = parser_.feed(data, len);
+  feeding_ = false;
   if (detached_ || o.state_ == State::kClosed) return;
   o.flushResponseHead();  // a head whose body comes in a later read
+  if (complete_pending_) {
+    // The response ended inside this read. Anything after it (bytes out of turn, a parse error
+    // on them, a close) means the connection is not reused; only now may it go to the pool.
+    complete_pending_ = false;
+    if (r.failed() || r.status == http::ParseStatus::kDone || r.consumed < len) reusable_ = false;
+    o.responseDone(false);
+    return;
+  }
   if (r.failed()) {
     o.upstreamFailed(502, "http_protocol_error", std::string(r.error.reason), r.error.message);
     return;
@@ -157,6 +167,10 @@ void ClientConnection::Upstream::onMessageComplete() {
   }
   o.flushResponseHead();
   o.response_complete_ = true;
+  if (feeding_) {
+    complete_pending_ = true;  // onData finishes once the parser has returned
+    return;
+  }
   o.responseDone(false);
 }
 

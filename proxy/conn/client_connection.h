@@ -97,7 +97,9 @@ class ClientConnection final : public event::DeferredDeletable,
     std::unique_ptr<net::TcpConnection> connection_;
     http::ResponseParser parser_;
     bool detached_ = false;
-    bool reusable_ = false;  // the response kept the connection alive and ended cleanly
+    bool reusable_ = false;          // the response kept the connection alive and ended cleanly
+    bool feeding_ = false;           // inside parser_.feed()
+    bool complete_pending_ = false;  // the response ended inside feed(): finish after it
   };
 
   // net::TcpConnection::Callbacks (the client socket).

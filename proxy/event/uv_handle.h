@@ -25,6 +25,15 @@ class UvHandle final {
   UvHandle(UvHandle&& other) noexcept
       : handle_(std::exchange(other.handle_, nullptr)),
         initialised_(std::exchange(other.initialised_, false)) {}
+  // Closes the current handle (as close() does) and takes `other`'s.
+  UvHandle& operator=(UvHandle&& other) noexcept {
+    if (this != &other) {
+      close();
+      handle_ = std::exchange(other.handle_, nullptr);
+      initialised_ = std::exchange(other.initialised_, false);
+    }
+    return *this;
+  }
 
   T* get() const { return handle_; }
   T* operator->() const { return handle_; }
@@ -34,6 +43,7 @@ class UvHandle final {
   // Call after a successful uv_*_init(); until then close() just frees the struct.
   void markInitialised() { initialised_ = true; }
   bool closed() const { return handle_ == nullptr; }
+  bool initialised() const { return handle_ != nullptr && initialised_; }
 
   // For APIs that close the handle themselves (uv_tcp_close_reset): the caller has arranged for
   // the struct to be freed by that API's close callback.
