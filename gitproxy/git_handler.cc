@@ -15,6 +15,7 @@
 #include "gitproxy/route.h"
 #include "policy/host.h"
 #include "proxy/http/response_parser.h"
+#include "proxy/http/responses.h"
 
 namespace gatehouse::gitproxy {
 
@@ -153,37 +154,6 @@ std::string jsonString(std::string_view s) {
   }
   out += '"';
   return out;
-}
-
-const char* statusText(int status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 413:
-      return "Content Too Large";
-    case 415:
-      return "Unsupported Media Type";
-    case 429:
-      return "Too Many Requests";
-    case 502:
-      return "Bad Gateway";
-    case 503:
-      return "Service Unavailable";
-    case 504:
-      return "Gateway Timeout";
-    default:
-      return "Error";
-  }
 }
 
 // Client request headers passed upstream; everything else (Authorization, Cookie, Proxy-*,
@@ -341,7 +311,7 @@ void GitRequest::answer(int status, std::string_view content_type, std::string b
   phase_ = Phase::kAnswered;
   response_started_ = true;
   response_status_ = status;
-  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + statusText(status) + "\r\n";
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + http::statusText(status) + "\r\n";
   out += "Content-Type: ";
   out += content_type;
   out += "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";

@@ -795,8 +795,12 @@ void ClientConnection::responseDone(bool) {
     context_.pool().put(pool_key_, upstream_->releaseConnection());
   }
   retireUpstream();
+  nextRequest(response_keep_alive_);
+}
+
+void ClientConnection::nextRequest(bool keep_alive) {
   head_.reset();
-  if (!response_keep_alive_ || draining_ || client_eof_) {
+  if (!keep_alive || draining_ || client_eof_) {
     state_ = State::kClosing;
     armTimer();
     client_->shutdownWrite();
@@ -1089,20 +1093,7 @@ void ClientConnection::retireLocal() {
 
 void ClientConnection::localDone() {
   retireLocal();
-  head_.reset();
-  if (!local_keep_alive_ || draining_ || client_eof_) {
-    state_ = State::kClosing;
-    armTimer();
-    client_->shutdownWrite();
-    return;
-  }
-  state_ = State::kReadingHead;
-  parser_.resume();
-  processInput();
-  if (state_ == State::kReadingHead) {
-    client_->startReading();
-    armTimer();
-  }
+  nextRequest(local_keep_alive_);
 }
 
 void ClientConnection::send(std::string bytes) {

@@ -147,6 +147,8 @@ class ClientConnection final : public event::DeferredDeletable,
   void checkHello();
   void requestDone();
   void responseDone(bool upstream_reusable);
+  // The request is answered: read the next one, or close once the response is out.
+  void nextRequest(bool keep_alive);
   void retireUpstream();
   // Response bytes for the client: the first ones go out together with the held head.
   void writeResponse(std::string_view bytes);
