@@ -131,7 +131,6 @@ void ClientConnection::Upstream::onInformational(http::ResponseHead&& head) {
 
 void ClientConnection::Upstream::onResponseHead(http::ResponseHead&& head) {
   ClientConnection& o = owner_;
-  o.timer_->disable();
   o.response_started_ = true;
   o.response_status_ = head.status;
   http::ResponseSerializeOptions options;
@@ -240,7 +239,10 @@ void ClientConnection::armTimer() {
       timer_->enable(std::chrono::milliseconds(l.header_timeout_ms));
       break;
     case State::kForwarding:
-      if (!response_started_) timer_->enable(std::chrono::milliseconds(l.response_timeout_ms));
+      // One timer for the whole exchange, checked for progress when it fires (onTimer): no
+      // timer restart per read.
+      progress_mark_ = bytes_up_ + bytes_down_;
+      timer_->enable(std::chrono::milliseconds(l.response_timeout_ms));
       break;
     case State::kClosing:
       // A client that never reads the end of its final response does not keep the connection.
@@ -265,10 +267,26 @@ void ClientConnection::onTimer() {
       logRequest("deny", "client-hello-timeout", "", 200);
       finish();
       return;
-    case State::kForwarding:
+    case State::kForwarding: {
+      // Bytes moved since the timer was armed (a body streaming either way): wait another
+      // period. Nothing for a whole period: before the response head it is a 504; after it,
+      // the upstream stalled mid-body (or the client stopped reading) and both connections
+      // close, so a stalled exchange never holds them for ever.
+      const uint64_t progress = bytes_up_ + bytes_down_;
+      if (progress != progress_mark_) {
+        progress_mark_ = progress;
+        timer_->enable(std::chrono::milliseconds(snapshot_->listener.response_timeout_ms));
+        return;
+      }
+      if (response_started_) {
+        logRequest("allow", "upstream-body-timeout", decision_.ruleId(), response_status_);
+        finish();
+        return;
+      }
       upstreamFailed(504, "http_response_timeout", "upstream-response-timeout",
                      "the upstream did not answer in time");
       return;
+    }
     case State::kClosing:
       finish();
       return;

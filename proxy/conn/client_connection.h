@@ -228,6 +228,7 @@ class ClientConnection final : public event::DeferredDeletable,
   int response_status_ = 0;
   uint64_t bytes_up_ = 0;
   uint64_t bytes_down_ = 0;
+  uint64_t progress_mark_ = 0;  // bytes_up_ + bytes_down_ when timer_ was last armed
   std::unique_ptr<Upstream> upstream_;
   // The connection attempt of the current (or previous) request; replaced by the next one, never
   // destroyed from inside its own callback.

@@ -18,7 +18,7 @@ struct ListenerConfig {
   int header_timeout_ms = 10000;        // a request head must arrive within this (slowloris)
   int idle_timeout_ms = 60000;          // keep-alive connection idle between requests
   int connect_timeout_ms = 5000;        // per upstream address
-  int response_timeout_ms = 30000;      // upstream response head after the request was sent
+  int response_timeout_ms = 30000;      // upstream response head; then the longest body pause
   int tunnel_idle_timeout_ms = 300000;  // CONNECT tunnel without a byte either way
   int drain_timeout_ms = 10000;         // SIGTERM: how long in-flight requests may finish
 
