@@ -753,7 +753,10 @@ void ClientConnection::startForwarding(std::unique_ptr<net::TcpConnection> conne
   upstream_->connection().write(http::serializeRequestHead(*head_, options));
   upstream_->connection().startReading();
   armTimer();
-  // Now the body (if any) may be read.
+  // Now the body (if any) may be read. A retried request was read completely already: the
+  // parser stays paused at its end, so a pipelined request is not read before this one is
+  // answered.
+  if (request_complete_) return;
   parser_.resume();
   processInput();
   if (state_ == State::kForwarding && !request_complete_ && !client_eof_) client_->startReading();
@@ -842,9 +845,11 @@ void ClientConnection::retireUpstream() {
 void ClientConnection::upstreamFailed(int status, std::string_view proxy_error, std::string reason,
                                       std::string message) {
   if (state_ == State::kClosed) return;
-  // A pooled connection the upstream closed while it was idle: retry once on a new one, for
-  // requests that sent no body and have no answer yet.
-  if (reused_ && !response_started_ && bytes_up_ == 0 && !head_->chunked &&
+  // A pooled connection the upstream closed while it was idle (a close or reset before any byte
+  // of a response): retry once on a new one, for requests that sent no body. Never after a
+  // timeout or a malformed answer: the upstream got the request, and a retry would replay it.
+  const bool idle_close = reason == "upstream-closed" || reason == "upstream-reset";
+  if (reused_ && idle_close && !response_started_ && bytes_up_ == 0 && !head_->chunked &&
       !head_->content_length.value_or(0)) {
     retireUpstream();
     state_ = State::kConnecting;
