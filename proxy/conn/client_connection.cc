@@ -244,6 +244,13 @@ void ClientConnection::armTimer() {
       progress_mark_ = bytes_up_ + bytes_down_;
       timer_->enable(std::chrono::milliseconds(l.response_timeout_ms));
       break;
+    case State::kLocal:
+      // A local exchange (the git path) in which no byte moves either way for twice the idle
+      // timeout closes: a client that stops in the middle of its body does not keep it. The
+      // handler times out its own upstream.
+      progress_mark_ = bytes_up_ + bytes_down_;
+      timer_->enable(std::chrono::milliseconds(2 * static_cast<int64_t>(l.idle_timeout_ms)));
+      break;
     case State::kClosing:
       // A client that never reads the end of its final response does not keep the connection.
       timer_->enable(std::chrono::milliseconds(l.idle_timeout_ms));
@@ -285,6 +292,16 @@ void ClientConnection::onTimer() {
       }
       upstreamFailed(504, "http_response_timeout", "upstream-response-timeout",
                      "the upstream did not answer in time");
+      return;
+    }
+    case State::kLocal: {
+      const uint64_t progress = bytes_up_ + bytes_down_;
+      if (progress != progress_mark_) {
+        armTimer();
+        return;
+      }
+      if (!local_logged_) logRequest("deny", "local-idle-timeout", "", 0);
+      finish();
       return;
     }
     case State::kClosing:
@@ -1098,6 +1115,7 @@ void ClientConnection::startLocal(LocalEndpoints& endpoints) {
   }
   local_->start();
   if (state_ != State::kLocal) return;
+  armTimer();
   // The body (if any) may be read now; a request without one completes in processInput().
   if (!local_paused_) {
     parser_.resume();

@@ -122,9 +122,10 @@ class GitPathTest : public ::testing::Test {
     ASSERT_NE(peer_, nullptr) << error;
   }
 
-  std::string config(const std::string& upstream_path = "") const {
+  std::string config(const std::string& upstream_path = "",
+                     const std::string& listener_extra = "") const {
     std::string c;
-    c += "[listener]\naddress = \"127.0.0.1:0\"\nworkers = 2\n";
+    c += "[listener]\naddress = \"127.0.0.1:0\"\nworkers = 2\n" + listener_extra;
     c += "[admin]\naddress = \"127.0.0.1:0\"\ntoken_file = \"" + admin_token_file_ + "\"\n";
     c += "[environment]\nlevel = \"none\"\n";
     c += "[git]\nupstream = \"https://github.com" + upstream_path + "\"\n";
@@ -151,9 +152,9 @@ class GitPathTest : public ::testing::Test {
     return c;
   }
 
-  bool startProxy(const std::string& upstream_path = "") {
+  bool startProxy(const std::string& upstream_path = "", const std::string& listener_extra = "") {
     std::string error;
-    proxy_ = Gatehouse::start(config(upstream_path), &error);
+    proxy_ = Gatehouse::start(config(upstream_path, listener_extra), &error);
     EXPECT_NE(proxy_, nullptr) << error;
     return proxy_ != nullptr;
   }
@@ -505,6 +506,26 @@ TEST_F(GitPathTest, OddPathsAndLfsAreRefused) {
     EXPECT_NE(r.header("content-type").find("text/plain"), std::string::npos) << c.target;
   }
   EXPECT_EQ(peer_->requests().size(), 0u);
+}
+
+// A client that stops in the middle of a push body does not hold the connection: no byte either
+// way for twice idle_timeout_ms closes it.
+TEST_F(GitPathTest, AStalledPushBodyIsClosed) {
+  ASSERT_EQ(proxy_->stop(), 0);
+  ASSERT_TRUE(startProxy("", "idle_timeout_ms = 300\n"));
+  auto c = RawClient::connect("127.0.0.1", proxy_->port());
+  ASSERT_NE(c, nullptr);
+  const auto started = std::chrono::steady_clock::now();
+  ASSERT_TRUE(c->send("POST /git/org/repo.git/git-receive-pack HTTP/1.1\r\nHost: x\r\n" +
+                      basic(kScoped1) +
+                      "Content-Type: application/x-git-receive-pack-request\r\n"
+                      "Content-Length: 1000\r\n\r\n0094000000"));
+  EXPECT_TRUE(c->waitForClose(milliseconds(5000)));
+  const auto ms =
+      std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - started).count();
+  EXPECT_GE(ms, 500);
+  EXPECT_LE(ms, 2500);
+  EXPECT_EQ(peerRequests("/git-receive-pack"), 0u);
 }
 
 // ---- the upstream -------------------------------------------------------------------------------
