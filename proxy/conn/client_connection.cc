@@ -819,17 +819,20 @@ void ClientConnection::onMessageComplete() {
 }
 
 void ClientConnection::responseDone(bool) {
+  bool body_cut = false;
   if (!response_complete_ || !request_complete_) {
     if (response_complete_ && !request_complete_) {
-      // The upstream answered before the request body ended: the connection cannot continue.
+      // The upstream answered before the request body ended: neither connection can continue
+      // (the upstream still expects the rest of the body).
       response_keep_alive_ = false;
       request_complete_ = true;
+      body_cut = true;
     } else {
       return;
     }
   }
   logRequest("allow", policy::reasonCode(decision_.reason), decision_.ruleId(), response_status_);
-  if (upstream_ && upstream_->reusable() && !pool_key_.empty()) {
+  if (upstream_ && upstream_->reusable() && !body_cut && !pool_key_.empty()) {
     context_.pool().put(pool_key_, upstream_->releaseConnection());
   }
   retireUpstream();
