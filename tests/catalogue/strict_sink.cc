@@ -14,6 +14,8 @@
 #include <cstring>
 #include <optional>
 
+#include "tests/unit/test_text.h"
+
 namespace gatehouse::catalogue {
 
 namespace {
@@ -235,23 +237,7 @@ bool equalsNoCase(std::string_view a, std::string_view b) {
 }
 
 std::string escapeBytes(std::string_view s, size_t max) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  const size_t n = std::min(s.size(), max);
-  for (size_t i = 0; i < n; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
+  std::string out = testing_text::printable(s.substr(0, std::min(s.size(), max)));
   if (s.size() > max) out += "...(" + std::to_string(s.size()) + " bytes)";
   return out;
 }
