@@ -96,6 +96,7 @@ def chunked(*parts, trailer=b""):
     return out + b"0\r\n" + trailer + b"\r\n"
 
 
+POOL_HEAD = get(method="POST", extra=b"Content-Length: 10\r\n")
 BYTEWISE = [0x00] * 15 + [0x3F]
 SLOW = [0xC0 | 7, 0xC0 | 3, 0x80 | 20, 0x40 | 1, 0xC0 | 5, 0x3F]
 
@@ -157,7 +158,6 @@ SEEDS = {
     "userinfo-in-target": seed(b"GET http://user:pw@origin.test/ HTTP/1.1\r\nHost: origin.test"
                                b"\r\n\r\n"),
     "ipv6-literal": seed(get(host="[::1]")),
-    "https-scheme": seed(b"GET https://origin.test/ HTTP/1.1\r\nHost: origin.test\r\n\r\n"),
     "git-info-refs": seed(origin_form("/git/org/repo.git/info/refs?service=git-upload-pack",
                                       extra=git_auth()), b1=ECHO_TUNNELS),
     "git-no-credential": seed(origin_form("/git/org/repo.git/info/refs?service=git-upload-pack")),
@@ -203,8 +203,18 @@ SEEDS = {
                                  get(path="/" + "a" * 200), b1=SMALL_LIMITS),
     "garbage": seed(bytes(range(256))),
     "tls-to-proxy": seed(client_hello()),
-    "empty-lines-then-request": seed(b"\r\n\r\n" + get()),
-    # Regression: a response timeout on a reused upstream connection resent the request.
+    # Regressions (tests/fuzz/README.md, "Findings").
+    # 1: an upstream answering before the whole body was sent went back to the pool mid-request.
+    "regression-pool-mid-body": seed(POOL_HEAD + b"01234", b0=EARLY | NO_HALF_CLOSE,
+                                     segments=[len(POOL_HEAD) - 1, 0xC0 | 4]),
+    "regression-pool-desync-next-client": seed(POOL_HEAD + b"01234" + NEXT + get(path="/victim"),
+                                               b0=EARLY | NO_HALF_CLOSE,
+                                               segments=[len(POOL_HEAD) - 1, 0xC0 | 4, 0x3F]),
+    # 2: a local endpoint waited forever for the rest of a body after answering.
+    "regression-git-partial-body": seed(
+        b"POST /git/org/repo.git/git-receive-pack HTTP/1.1\r\nHost: github.com\r\n"
+        b"Content-Length: 10\r\n\r\n01234", b0=NO_HALF_CLOSE),
+    # 3: a response timeout on a reused upstream connection resent the request.
     "regression-retry-after-response-timeout": seed(get(path="/1") + get(path="/2",
                                                                          method="DELETE"),
                                                     b0=NO_HALF_CLOSE, b1=FIRST_ONLY),
